@@ -2,7 +2,10 @@ package resilience_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/cascadeguard/resilience"
 )
@@ -60,5 +63,21 @@ func BenchmarkDo(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_, _ = resilience.Do(ctx, p, func(context.Context) (int, error) { return 1, nil })
+	}
+}
+
+func BenchmarkIsNeutral(b *testing.B) {
+	err := fmt.Errorf("wrapped: %w", errors.New("plain"))
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = resilience.IsNeutral(err)
+	}
+}
+
+func BenchmarkRetryAfter(b *testing.B) {
+	err := fmt.Errorf("wrapped: %w", errors.Join(errors.New("a"), hinted{time.Second, true}))
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _ = resilience.RetryAfter(err)
 	}
 }

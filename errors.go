@@ -61,8 +61,40 @@ func IsNeutral(err error) bool {
 	if errors.Is(err, ErrRejected) {
 		return true
 	}
-	var n interface{ Neutral() bool }
-	return errors.As(err, &n) && n.Neutral()
+	found := false
+	walk(err, func(e error) bool {
+		if n, ok := e.(interface{ Neutral() bool }); ok {
+			found = n.Neutral()
+			return true
+		}
+		return false
+	})
+	return found
+}
+
+// walk visits err's tree depth first, as errors.As does, until visit
+// returns true. Unlike errors.As with an interface target it allocates
+// nothing, which keeps the policies' error paths cheap.
+func walk(err error, visit func(error) bool) bool {
+	for err != nil {
+		if visit(err) {
+			return true
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if walk(e, visit) {
+					return true
+				}
+			}
+			return false
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // RetryAfterHint is implemented by errors that carry a delay requested by the
@@ -77,9 +109,12 @@ type RetryAfterHint interface {
 // RetryAfter returns the hint of the first error in err's tree that
 // implements [RetryAfterHint].
 func RetryAfter(err error) (d time.Duration, ok bool) {
-	var h RetryAfterHint
-	if err == nil || !errors.As(err, &h) {
-		return 0, false
-	}
-	return h.RetryAfter()
+	walk(err, func(e error) bool {
+		if h, is := e.(RetryAfterHint); is {
+			d, ok = h.RetryAfter()
+			return true
+		}
+		return false
+	})
+	return d, ok
 }

@@ -300,3 +300,24 @@ func TestRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestErrorTreeWalkFindsJoinedHints(t *testing.T) {
+	joined := errors.Join(errors.New("a"), fmt.Errorf("b: %w", hinted{3 * time.Second, true}))
+	if d, ok := resilience.RetryAfter(fmt.Errorf("outer: %w", joined)); !ok || d != 3*time.Second {
+		t.Errorf("RetryAfter in a joined tree = (%v, %v), want (3s, true)", d, ok)
+	}
+	if !resilience.IsNeutral(errors.Join(errors.New("a"), resilience.MarkNeutral(errors.New("b")))) {
+		t.Error("IsNeutral misses a neutral error inside errors.Join")
+	}
+	// The first Neutral method found decides, as errors.As would.
+	if resilience.IsNeutral(fmt.Errorf("x: %w", clientErr{false})) {
+		t.Error("IsNeutral true for Neutral() false")
+	}
+}
+
+func TestErrorHelpersDoNotAllocate(t *testing.T) {
+	err := fmt.Errorf("wrapped: %w", errors.Join(errors.New("a"), hinted{time.Second, true}))
+	if n := testing.AllocsPerRun(100, func() { _, _ = resilience.RetryAfter(err); _ = resilience.IsNeutral(err) }); n != 0 {
+		t.Errorf("RetryAfter+IsNeutral allocate %v times per call, want 0", n)
+	}
+}
