@@ -1,0 +1,538 @@
+// Package breaker provides a circuit breaker: when a dependency is failing,
+// callers stop waiting on it at once, and it is probed gently until it
+// recovers.
+//
+// A [Breaker] is closed at first and lets every call through, counting
+// outcomes. When a trip rule fires (so many failures in a row, or a failure
+// ratio over a rolling window once it holds enough calls) it opens and
+// rejects every call with [ErrOpen] for about Config.OpenFor (jittered, so a
+// fleet does not probe in lockstep). Then it is half-open: it admits
+// Config.HalfOpenProbes probes, closes when they have all succeeded and opens
+// again at the first failure.
+//
+// # Outcomes
+//
+// A call that returns nil is a success, unless it took longer than
+// Config.SlowCall, which makes it a failure. A call that panics is a failure
+// (the panic goes on). An error is neutral, counting neither way, when the
+// caller's own context has ended (cancellation or the caller's deadline),
+// when it is another policy's rejection ([resilience.ErrRejected]) or when
+// Config.IsFailure says so; by default that is when
+// [resilience.IsNeutral] reports true, which is how the HTTP and gRPC
+// adapters mark client errors (HTTP 4xx other than 408 and 429, gRPC
+// InvalidArgument, NotFound, …). Every other error is a failure, including a
+// per-attempt timeout inside the breaker while the caller's context is
+// alive.
+//
+// An outcome counts only in the state period in which its call started: the
+// result of a call that was admitted before a state change is ignored.
+//
+// # Placement
+//
+// In a chain, put the breaker inside the retries and outside the bulkhead
+// and the per-attempt timeout:
+//
+//	overall timeout → retry → breaker → bulkhead → per-attempt timeout → call
+//
+// Each attempt then counts, an open breaker stops the retries at once (its
+// rejection is not retried), a full bulkhead's rejection counts as neutral
+// and a per-attempt timeout as a failure.
+//
+// # Relation to gobreaker
+//
+// The state machine follows github.com/sony/gobreaker/v2 (generations, a
+// bucketed rolling window aligned on the state change, a half-open state that
+// admits a fixed number of probes and closes when all succeed), and a test
+// checks that both agree step by step. It is not built on gobreaker's
+// CircuitBreaker because that type cannot provide what this package adds:
+// its OnStateChange runs under its mutex (a hook that calls State
+// deadlocks); its open period is a fixed Timeout, so it cannot be jittered;
+// a two-step probe that never reports leaves it half-open forever; and its
+// two-step API allocates on every call, while Do here allocates nothing.
+//
+// # Control
+//
+// [Breaker.SetMode] forces a breaker open or closed (disabled), or puts it
+// in shadow mode, where it computes its state and reports would-be
+// rejections but lets every call through. [Breaker.Allow] is the two-step
+// form of [Breaker.Do] for adapters that cannot wrap a call in a function,
+// such as gRPC streams.
+package breaker
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cascadeguard/resilience"
+)
+
+// Breaker is a circuit breaker and a [resilience.Policy]. See the package
+// documentation for how it decides.
+//
+// A Breaker is safe for concurrent use. Its zero value is not usable; build
+// one with [New]. A call in the closed state takes no lock to be admitted,
+// and a rejection by an open breaker takes none either; neither allocates.
+type Breaker struct {
+	// word packs the generation, the mode and the state (see pack) so that
+	// the closed state admits and the open state rejects without b.mu.
+	word atomic.Uint64
+	// openUntil is when the current open period ends, in nanoseconds since
+	// epoch.
+	openUntil atomic.Int64
+
+	cfg   settings
+	epoch time.Time // origin of b.now, with a monotonic reading
+
+	openErr, halfOpenErr error // returned on rejection; never allocated per call
+
+	mu          sync.Mutex
+	state       State
+	mode        Mode
+	gen         uint64 // bumped at every state change and mode change
+	win         window
+	consecutive uint32 // failures since the last success
+	// half-open bookkeeping
+	admitted  uint32  // probe slots taken: probes in flight or succeeded
+	succeeded uint32  // probes that succeeded
+	inflight  []probe // probes in flight, for their deadlines
+	lastProbe uint64  // id of the last probe admitted
+	// events for flush, see observe.go
+	pending, spare []event
+	delivering     bool
+}
+
+// A probe is a half-open call that has not reported yet.
+type probe struct {
+	id       uint64
+	deadline int64 // when its slot is freed if it has not reported
+}
+
+// A ticket is what admission gives a call to report its outcome with.
+type ticket struct {
+	gen    uint64 // the generation in which the call was admitted
+	probe  uint64 // the probe's id, or 0 if the call is not a probe
+	record bool   // whether the outcome may count at all
+}
+
+// The layout of Breaker.word: bits 0-1 hold the state, bits 2-3 the mode and
+// the rest the generation. A closed breaker in ModeNormal or ModeShadow has
+// word&fastMask == 0 and admits without a lock.
+const (
+	stateBits = 0b0011
+	modeShift = 2
+	genShift  = 4
+	fastMask  = 0b1011 // the state and the high bit of the mode
+)
+
+var (
+	_ resilience.Policy   = (*Breaker)(nil)
+	_ resilience.Retainer = (*Breaker)(nil)
+)
+
+// New returns a Breaker for cfg, or an error naming the bad field and value.
+func New(cfg Config) (*Breaker, error) {
+	s, err := cfg.settings()
+	if err != nil {
+		return nil, err
+	}
+	b := &Breaker{
+		cfg:         s,
+		epoch:       time.Now(),
+		openErr:     &OpenError{Name: s.name, State: StateOpen},
+		halfOpenErr: &OpenError{Name: s.name, State: StateHalfOpen},
+		mode:        s.mode,
+		win:         window{width: s.bucket},
+	}
+	b.win.reset(0)
+	switch b.mode {
+	case ModeForcedOpen:
+		b.state = StateOpen
+	case ModeDisabled, ModeNormal, ModeShadow:
+		b.state = StateClosed
+	}
+	b.publish()
+	return b, nil
+}
+
+// Name returns the breaker's name.
+func (b *Breaker) Name() string { return b.cfg.name }
+
+// now returns the monotonic time in nanoseconds since b was made. All the
+// breaker's time goes through time.Now, which testing/synctest fakes.
+func (b *Breaker) now() int64 { return int64(time.Since(b.epoch)) }
+
+// publish stores the state, mode and generation for the lock-free paths.
+// b.mu must be held.
+func (b *Breaker) publish() {
+	b.word.Store(b.gen<<genShift | uint64(b.mode)<<modeShift | uint64(b.state))
+}
+
+// Do runs op if the breaker admits the call, and returns op's error; if it
+// does not, Do returns an error matching [ErrOpen] (an [*OpenError]) without
+// running op. A panic in op counts as a failure and goes on. ctx is passed
+// to op unchanged; it must not be nil.
+func (b *Breaker) Do(ctx context.Context, op func(context.Context) error) error {
+	t, err := b.admit(ctx)
+	if err != nil {
+		return err
+	}
+	start := b.now()
+	returned := false
+	defer func() {
+		if !returned {
+			// op panicked (or exited its goroutine). Count it, so that a
+			// probe that never returns cannot keep the breaker half-open.
+			end := b.now()
+			b.complete(ctx, t, outcomeFailure, end, time.Duration(end-start))
+		}
+	}()
+	err = op(ctx)
+	returned = true
+	end := b.now()
+	d := time.Duration(end - start)
+	b.complete(ctx, t, b.classify(ctx, err, d, true), end, d)
+	return err
+}
+
+// Allow is the two-step form of [Breaker.Do], for adapters that cannot wrap
+// a call in a function, such as a gRPC stream that is admitted when it opens
+// and reports when it ends. If the breaker admits the call, Allow returns a
+// done function to call with the call's final error, classified as Do's
+// would be except that the SlowCall rule does not apply; ctx is the call's
+// context and decides whether an error is the caller's own cancellation.
+// Calls to done after the first do nothing, and done is safe to call from
+// any goroutine. If done is never called, nothing leaks: a probe's slot is
+// freed after Config.ProbeTimeout.
+//
+// If the breaker rejects the call, Allow returns a nil done and an error
+// matching [ErrOpen].
+//
+// Allow allocates (the done function); Do does not.
+func (b *Breaker) Allow(ctx context.Context) (done func(err error), err error) {
+	t, err := b.admit(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c := &twoStep{b: b, ctx: ctx, t: t, start: b.now()}
+	return c.done, nil
+}
+
+type twoStep struct {
+	b        *Breaker
+	ctx      context.Context
+	t        ticket
+	start    int64
+	reported atomic.Bool
+}
+
+func (c *twoStep) done(err error) {
+	if c.reported.Swap(true) {
+		return
+	}
+	end := c.b.now()
+	c.b.complete(c.ctx, c.t, c.b.classify(c.ctx, err, 0, false), end, time.Duration(end-c.start))
+}
+
+// admit decides whether a call may run. The closed state takes no lock.
+func (b *Breaker) admit(ctx context.Context) (ticket, error) {
+	w := b.word.Load()
+	if w&fastMask == 0 {
+		return ticket{gen: w >> genShift, record: true}, nil
+	}
+	return b.admitSlow(ctx, w)
+}
+
+func (b *Breaker) admitSlow(ctx context.Context, w uint64) (ticket, error) {
+	mode := Mode(w >> modeShift & 3)
+	switch mode {
+	case ModeDisabled:
+		return ticket{}, nil
+	case ModeForcedOpen:
+		b.rejected(ctx, StateOpen)
+		return ticket{}, b.openErr
+	}
+	if State(w&stateBits) == StateOpen && b.now() < b.openUntil.Load() {
+		return b.refuse(ctx, mode, StateOpen)
+	}
+
+	b.mu.Lock()
+	now := b.now()
+	b.update(now)
+	mode = b.mode
+	var t ticket
+	refused := StateClosed // a state that rejected the call, if not closed
+	switch {
+	case mode == ModeDisabled:
+	case mode == ModeForcedOpen || b.state == StateOpen:
+		refused = StateOpen
+	case b.state == StateClosed:
+		t = ticket{gen: b.gen, record: true}
+	case b.takeProbe(now):
+		t = ticket{gen: b.gen, probe: b.lastProbe, record: true}
+	default:
+		refused = StateHalfOpen
+	}
+	flush := b.mustFlush()
+	b.mu.Unlock()
+	if flush {
+		b.flush()
+	}
+	if refused != StateClosed {
+		return b.refuse(ctx, mode, refused)
+	}
+	return t, nil
+}
+
+// refuse rejects a call in state s, or in ModeShadow lets it run without
+// counting it.
+func (b *Breaker) refuse(ctx context.Context, mode Mode, s State) (ticket, error) {
+	if mode == ModeShadow {
+		b.shadowRejected(ctx, s)
+		return ticket{}, nil
+	}
+	b.rejected(ctx, s)
+	if s == StateHalfOpen {
+		return ticket{}, b.halfOpenErr
+	}
+	return ticket{}, b.openErr
+}
+
+// takeProbe takes a half-open probe slot if one is free, freeing the slots
+// of probes past their deadline first when none is. b.mu must be held.
+func (b *Breaker) takeProbe(now int64) bool {
+	if b.admitted >= b.cfg.probes {
+		b.expireProbes(now)
+		if b.admitted >= b.cfg.probes {
+			return false
+		}
+	}
+	b.admitted++
+	b.lastProbe++
+	b.inflight = append(b.inflight, probe{id: b.lastProbe, deadline: addSat(now, b.cfg.probeTimeout)})
+	return true
+}
+
+func (b *Breaker) expireProbes(now int64) {
+	kept := b.inflight[:0]
+	for _, p := range b.inflight {
+		if p.deadline > now {
+			kept = append(kept, p)
+			continue
+		}
+		b.admitted--
+		b.queue(event{kind: eventProbeExpired})
+	}
+	b.inflight = kept
+}
+
+// releaseProbe removes probe id from the in-flight list and reports whether
+// it was there (it is not when its slot expired). b.mu must be held.
+func (b *Breaker) releaseProbe(id uint64) bool {
+	for i, p := range b.inflight {
+		if p.id == id {
+			last := len(b.inflight) - 1
+			b.inflight[i] = b.inflight[last]
+			b.inflight = b.inflight[:last]
+			return true
+		}
+	}
+	return false
+}
+
+// complete records the outcome of an admitted call that ended at end.
+func (b *Breaker) complete(ctx context.Context, t ticket, o outcome, end int64, d time.Duration) {
+	recorded := false
+	flush := false
+	if t.record {
+		b.mu.Lock()
+		if t.gen == b.gen {
+			recorded = b.record(t, o, end)
+		}
+		flush = b.mustFlush()
+		b.mu.Unlock()
+	}
+	if flush {
+		b.flush()
+	}
+	b.observed(ctx, o, d, recorded)
+}
+
+// record counts outcome o of a call admitted in the current generation and
+// changes state if a rule says so. b.mu must be held.
+func (b *Breaker) record(t ticket, o outcome, now int64) bool {
+	switch b.state {
+	case StateClosed:
+		b.win.add(now, o)
+		switch o {
+		case outcomeSuccess:
+			b.consecutive = 0
+		case outcomeFailure, outcomeSlow:
+			b.consecutive++
+			if b.tripped() {
+				b.setState(StateOpen, now)
+			}
+		}
+		return true
+	case StateHalfOpen:
+		if !b.releaseProbe(t.probe) {
+			return false // its slot expired and may have gone to another probe
+		}
+		// The window does not roll in half-open: Counts shows every probe.
+		b.win.count(o)
+		switch o {
+		case outcomeSuccess:
+			b.consecutive = 0
+			b.succeeded++
+			if b.succeeded >= b.cfg.probes {
+				b.setState(StateClosed, now)
+			}
+		case outcomeFailure, outcomeSlow:
+			b.setState(StateOpen, now)
+		case outcomeNeutral:
+			b.admitted--
+		}
+		return true
+	}
+	return false
+}
+
+// tripped reports whether a trip rule fires. b.mu must be held.
+func (b *Breaker) tripped() bool {
+	if b.cfg.consecutive > 0 && b.consecutive >= b.cfg.consecutive {
+		return true
+	}
+	if b.cfg.ratio > 0 {
+		calls := b.win.total.successes + b.win.total.failures
+		return calls >= b.cfg.minCalls && float64(b.win.total.failures) >= b.cfg.ratio*float64(calls)
+	}
+	return false
+}
+
+// update moves an open breaker whose time is up to half-open. b.mu must be
+// held.
+func (b *Breaker) update(now int64) {
+	if b.state == StateOpen && b.mode != ModeForcedOpen && now >= b.openUntil.Load() {
+		b.setState(StateHalfOpen, now)
+	}
+}
+
+// setState starts a new state period: a new generation with fresh counts.
+// b.mu must be held.
+func (b *Breaker) setState(to State, now int64) {
+	from := b.state
+	b.state = to
+	b.gen++
+	b.win.reset(now)
+	b.consecutive = 0
+	b.admitted, b.succeeded = 0, 0
+	b.inflight = b.inflight[:0]
+	if to == StateOpen {
+		b.openUntil.Store(addSat(now, int64(b.openPeriod())))
+	}
+	b.publish()
+	if from != to {
+		b.queue(event{kind: eventTransition, from: from, to: to})
+	}
+}
+
+// openPeriod returns OpenFor jittered uniformly by ±openJitter.
+func (b *Breaker) openPeriod() time.Duration {
+	f := float64(b.cfg.openFor) * (1 - openJitter + 2*openJitter*rand.Float64())
+	if f >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return time.Duration(f)
+}
+
+// State returns the breaker's current state. In ModeForcedOpen it is
+// StateOpen and in ModeDisabled StateClosed; in ModeShadow it is the
+// computed state. An open breaker whose time is up becomes half-open when
+// State (or a call) looks at it.
+func (b *Breaker) State() State {
+	w := b.word.Load()
+	s := State(w & stateBits)
+	if s != StateOpen || Mode(w>>modeShift&3) == ModeForcedOpen || b.now() < b.openUntil.Load() {
+		return s
+	}
+	b.mu.Lock()
+	b.update(b.now())
+	s = b.state
+	flush := b.mustFlush()
+	b.mu.Unlock()
+	if flush {
+		b.flush()
+	}
+	return s
+}
+
+// Mode returns the breaker's mode.
+func (b *Breaker) Mode() Mode {
+	return Mode(b.word.Load() >> modeShift & 3)
+}
+
+// SetMode changes the breaker's mode (see [Mode]); it returns an error, and
+// changes nothing, for an unknown mode. Forcing the breaker open or closed
+// reports the state change to OnStateChange like any other; so does leaving
+// ModeForcedOpen, which goes to half-open. Switching between ModeNormal and
+// ModeShadow keeps the state and the counts.
+func (b *Breaker) SetMode(m Mode) error {
+	if !m.valid() {
+		return fmt.Errorf("breaker: Mode %d is unknown", int(m))
+	}
+	b.mu.Lock()
+	old := b.mode
+	if old != m {
+		b.mode = m
+		now := b.now()
+		switch {
+		case m == ModeForcedOpen:
+			b.setState(StateOpen, now)
+		case m == ModeDisabled:
+			b.setState(StateClosed, now)
+		case old == ModeForcedOpen:
+			b.setState(StateHalfOpen, now)
+		case old == ModeDisabled:
+			b.setState(StateClosed, now)
+		default: // between ModeNormal and ModeShadow
+			b.publish()
+		}
+	}
+	flush := b.mustFlush()
+	b.mu.Unlock()
+	if flush {
+		b.flush()
+	}
+	return nil
+}
+
+// Counts returns what the breaker has recorded in its current state period
+// (see [Counts]).
+func (b *Breaker) Counts() Counts {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state == StateClosed {
+		b.win.advance(b.now())
+	}
+	t := b.win.total
+	return Counts{
+		Requests:            t.successes + t.failures + t.neutral,
+		Successes:           t.successes,
+		Failures:            t.failures,
+		SlowCalls:           t.slow,
+		Neutral:             t.neutral,
+		ConsecutiveFailures: b.consecutive,
+	}
+}
+
+// Retain reports whether the breaker holds state that must not be lost by
+// evicting it from a per-key cache ([resilience.Retainer]): true while it is
+// not closed (open, half-open, forced open, or open or half-open in shadow
+// mode).
+func (b *Breaker) Retain() bool {
+	return State(b.word.Load()&stateBits) != StateClosed
+}

@@ -1,0 +1,58 @@
+package breaker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/cascadeguard/resilience"
+)
+
+// outcome is how a completed call counts.
+type outcome uint8
+
+const (
+	outcomeSuccess outcome = iota
+	outcomeFailure
+	outcomeSlow // succeeded, but slower than SlowCall: a failure
+	outcomeNeutral
+)
+
+// String names the outcome as telemetry does.
+func (o outcome) String() string {
+	switch o {
+	case outcomeSuccess:
+		return "success"
+	case outcomeFailure:
+		return "failure"
+	case outcomeSlow:
+		return "slow"
+	}
+	return "neutral"
+}
+
+// classify decides how a call that returned err after d counts. slowRule is
+// false for two-step calls, whose length says nothing about health.
+func (b *Breaker) classify(ctx context.Context, err error, d time.Duration, slowRule bool) outcome {
+	if err == nil {
+		if slowRule && b.cfg.slowCall > 0 && d > b.cfg.slowCall {
+			return outcomeSlow
+		}
+		return outcomeSuccess
+	}
+	// The caller gave up, or another policy refused: nothing is known about
+	// the dependency.
+	if ctx.Err() != nil || errors.Is(err, resilience.ErrRejected) {
+		return outcomeNeutral
+	}
+	if f := b.cfg.isFailure; f != nil {
+		if f(err) {
+			return outcomeFailure
+		}
+		return outcomeNeutral
+	}
+	if resilience.IsNeutral(err) {
+		return outcomeNeutral
+	}
+	return outcomeFailure
+}
