@@ -1,0 +1,214 @@
+// Package ratelimit provides a policy that caps the rate of calls sent to a
+// dependency, built on the token bucket of [golang.org/x/time/rate].
+//
+// A call that finds a token in the bucket runs at once. A call that does not
+// waits for the next token if it comes within MaxWait and before the
+// caller's deadline, and is otherwise rejected at once with [ErrLimited],
+// which matches [resilience.ErrRejected].
+//
+// Put it inside the retry policy, next to the bulkhead, so that every attempt
+// counts against the rate:
+//
+//	overall timeout → retry → breaker → rate limit → bulkhead → per-attempt timeout → call
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/cascadeguard/resilience"
+)
+
+// ErrLimited is the error a [Limiter] returns when it refuses a call because
+// the rate limit is reached and the next token does not come within MaxWait
+// or before the caller's deadline. It matches [resilience.ErrRejected] under
+// [errors.Is].
+var ErrLimited = resilience.NewRejection("ratelimit: limited")
+
+// Config configures a [Limiter]. Rate is required; every other field's zero
+// value is a documented default.
+type Config struct {
+	// Name identifies the limiter in errors and telemetry. Empty means
+	// "ratelimit".
+	Name string
+
+	// Rate is the sustained number of calls per second, as in x/time/rate:
+	// rate.Every(100*time.Millisecond) is 10 per second, and rate.Inf
+	// means no limit. It must be positive: a zero rate would refuse
+	// every call.
+	Rate rate.Limit
+
+	// Burst is the most calls allowed at once after a quiet period: the
+	// size of the token bucket. Zero means one second's worth of calls at
+	// Rate, rounded up, and at least 1. It must not be negative. It is
+	// ignored when Rate is rate.Inf.
+	Burst int
+
+	// MaxWait is the longest a call over the limit waits for its token.
+	// Zero means never wait: a call over the limit is rejected at once. It
+	// must not be negative. A call never waits past its context's
+	// deadline, whatever MaxWait.
+	MaxWait time.Duration
+}
+
+// Limiter is a [resilience.Policy] that limits the rate of calls.
+//
+// Do runs op in the caller's goroutine, at once when the bucket holds a
+// token. Over the limit, Do reserves the next token; if the wait for it fits
+// within MaxWait and ends before the caller's deadline, Do waits and then
+// runs op, otherwise it gives the reservation back and returns [ErrLimited]
+// at once. A caller whose context ends while it waits gets the context's
+// error, and its reservation is given back so that later calls do not pay
+// for it.
+//
+// A Limiter is safe for concurrent use. Its zero value is not usable; build
+// one with [New].
+type Limiter struct {
+	lim     *rate.Limiter
+	maxWait time.Duration
+	name    string
+}
+
+var (
+	_ resilience.Policy   = (*Limiter)(nil)
+	_ resilience.Retainer = (*Limiter)(nil)
+)
+
+// New returns a Limiter for cfg, or an error naming the bad field.
+func New(cfg Config) (*Limiter, error) {
+	switch {
+	case !(cfg.Rate > 0): // also NaN
+		return nil, fmt.Errorf("ratelimit: Rate %v must be positive (rate.Inf means no limit)", float64(cfg.Rate))
+	case cfg.Burst < 0:
+		return nil, fmt.Errorf("ratelimit: Burst %d must not be negative (0 means one second's worth)", cfg.Burst)
+	case cfg.MaxWait < 0:
+		return nil, fmt.Errorf("ratelimit: MaxWait %v must not be negative", cfg.MaxWait)
+	}
+	burst := cfg.Burst
+	if burst == 0 {
+		burst = oneSecond(cfg.Rate)
+	}
+	name := cfg.Name
+	if name == "" {
+		name = "ratelimit"
+	}
+	return &Limiter{lim: rate.NewLimiter(cfg.Rate, burst), maxWait: cfg.MaxWait, name: name}, nil
+}
+
+// oneSecond returns the default burst for r: ceil(r), at least 1, at most
+// math.MaxInt32 (for rate.Inf, which ignores the burst).
+func oneSecond(r rate.Limit) int {
+	b := math.Ceil(float64(r))
+	switch {
+	case b < 1:
+		return 1
+	case b > math.MaxInt32:
+		return math.MaxInt32
+	}
+	return int(b)
+}
+
+// Name returns the limiter's name.
+func (l *Limiter) Name() string { return l.name }
+
+// Rate returns the sustained number of calls per second.
+func (l *Limiter) Rate() rate.Limit { return l.lim.Limit() }
+
+// Burst returns the size of the token bucket.
+func (l *Limiter) Burst() int { return l.lim.Burst() }
+
+// MaxWait returns the longest a call over the limit waits for its token.
+func (l *Limiter) MaxWait() time.Duration { return l.maxWait }
+
+// Tokens returns the number of tokens in the bucket now. It is negative
+// while callers wait for tokens they reserved.
+func (l *Limiter) Tokens() float64 { return l.lim.Tokens() }
+
+// Retain reports whether the bucket is below full. Per-key caches (package
+// keyed) keep such a limiter, so that a new one for the same key cannot grant
+// a fresh burst.
+func (l *Limiter) Retain() bool {
+	return l.lim.Limit() != rate.Inf && l.lim.Tokens() < float64(l.lim.Burst())
+}
+
+// Do runs op if the rate limit allows a call now or within MaxWait, and
+// returns op's error. Without running op, it returns the context's error if
+// ctx has already ended or ends while the call waits for its token, and
+// [ErrLimited] if the token would come too late.
+func (l *Limiter) Do(ctx context.Context, op func(context.Context) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if l.lim.Allow() {
+		l.admitted(ctx, 0)
+		return op(ctx)
+	}
+	if err := l.wait(ctx); err != nil {
+		return err
+	}
+	return op(ctx)
+}
+
+// wait reserves the next token for a call over the limit and waits for it
+// (nil), or gives the reservation back (an error).
+func (l *Limiter) wait(ctx context.Context) error {
+	if l.maxWait == 0 {
+		l.rejected(ctx)
+		return ErrLimited
+	}
+	now := time.Now()
+	r := l.lim.ReserveN(now, 1)
+	if !r.OK() {
+		l.rejected(ctx)
+		return ErrLimited
+	}
+	delay := r.DelayFrom(now)
+	if delay == 0 {
+		// A token came between Allow and ReserveN.
+		l.admitted(ctx, 0)
+		return nil
+	}
+	tooLate := delay > l.maxWait
+	if d, ok := ctx.Deadline(); ok && !now.Add(delay).Before(d) {
+		// op would start with no time left.
+		tooLate = true
+	}
+	if tooLate {
+		// Give the token back so that the calls after this one do not
+		// wait for a call that never happens.
+		r.CancelAt(now)
+		l.rejected(ctx)
+		return ErrLimited
+	}
+
+	t := time.NewTimer(delay)
+	select {
+	case <-t.C:
+		l.admitted(ctx, delay)
+		return nil
+	case <-ctx.Done():
+		t.Stop()
+		r.Cancel()
+		l.abandoned(ctx, time.Since(now))
+		return ctx.Err()
+	}
+}
+
+// The methods below are the limiter's observable events. They do nothing
+// yet: telemetry (calls by outcome, wait time, a "ratelimit rejected" span
+// event) attaches here, in one place.
+
+// admitted records that a call got a token after waiting wait (zero when the
+// bucket held one).
+func (l *Limiter) admitted(ctx context.Context, wait time.Duration) {}
+
+// rejected records that a call was refused with ErrLimited.
+func (l *Limiter) rejected(ctx context.Context) {}
+
+// abandoned records that a caller's context ended while it waited for its
+// token: a neutral outcome, not a rejection.
+func (l *Limiter) abandoned(ctx context.Context, wait time.Duration) {}
