@@ -1,0 +1,245 @@
+package keyed_test
+
+import (
+	"context"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/keyed"
+)
+
+// TestIdleInstancesAreEvicted: an instance unused for IdleTimeout goes at
+// the first call after that, give or take the sweep interval
+// (IdleTimeout/8), and not before; one in use stays.
+func TestIdleInstancesAreEvicted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const idle = time.Minute
+		r := newRecorder()
+		k := mustNew(t, keyed.Config{IdleTimeout: idle}, tagging(r))
+		mustCall(t, k, "a")
+		mustCall(t, k, "b")
+		time.Sleep(idle - time.Second)
+		mustCall(t, k, "b") // sweeps: nothing is idle yet
+		if got, want := strings.Join(held(k), ","), "a,b"; got != want {
+			t.Errorf("before IdleTimeout: held %s, want %s", got, want)
+		}
+		time.Sleep(idle/8 + 2*time.Second)
+		mustCall(t, k, "b") // sweeps: a idle for IdleTimeout + IdleTimeout/8 + 1s
+		if got, want := strings.Join(held(k), ","), "b"; got != want {
+			t.Errorf("after IdleTimeout: held %s, want %s", got, want)
+		}
+		if got := mustCall(t, k, "a"); got.n != 2 {
+			t.Errorf("a after eviction: ran under instance %d, want a new one (2)", got.n)
+		}
+		if st := k.Stats(); st.Evicted != 1 || st.Keys != 2 {
+			t.Errorf("Stats: got %+v, want 1 eviction and 2 keys", st)
+		}
+	})
+}
+
+// TestDefaultIdleTimeout is ten minutes.
+func TestDefaultIdleTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k := mustNew(t, keyed.Config{}, tagging(newRecorder()))
+		mustCall(t, k, "a")
+		time.Sleep(keyed.DefaultIdleTimeout - time.Second)
+		mustCall(t, k, "b")
+		if !slices.Contains(held(k), "a") {
+			t.Errorf("a evicted before the default IdleTimeout")
+		}
+		time.Sleep(keyed.DefaultIdleTimeout/8 + 2*time.Second)
+		mustCall(t, k, "b")
+		if slices.Contains(held(k), "a") {
+			t.Errorf("a not evicted after the default IdleTimeout")
+		}
+	})
+}
+
+// TestDefaultLimits: MaxKeys 1024 and MaxKeyLen 256 when zero.
+func TestDefaultLimits(t *testing.T) {
+	r := newRecorder()
+	k := mustNew(t, keyed.Config{}, tagging(r))
+	most := 0
+	for i := range keyed.DefaultMaxKeys + 100 {
+		mustCall(t, k, strconv.Itoa(i))
+		most = max(most, k.Len())
+	}
+	if most != keyed.DefaultMaxKeys {
+		t.Errorf("most instances held: got %d, want %d", most, keyed.DefaultMaxKeys)
+	}
+	if got := mustCall(t, k, strings.Repeat("k", keyed.DefaultMaxKeyLen)); got.key == keyed.OverflowKey {
+		t.Errorf("a key of DefaultMaxKeyLen bytes went to the overflow instance")
+	}
+	if got := mustCall(t, k, strings.Repeat("k", keyed.DefaultMaxKeyLen+1)); got.key != keyed.OverflowKey {
+		t.Errorf("a key longer than DefaultMaxKeyLen ran under %q, want the overflow instance", got.key)
+	}
+}
+
+// TestFullTableEvictsLeastRecentlyUsed: room for a new key is made by
+// evicting the instance unused the longest, not one used recently.
+func TestFullTableEvictsLeastRecentlyUsed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRecorder()
+		k := mustNew(t, keyed.Config{MaxKeys: 4, IdleTimeout: time.Hour}, tagging(r))
+		for _, key := range []string{"a", "b", "c", "d", "a"} {
+			mustCall(t, k, key)
+			time.Sleep(time.Second)
+		}
+		mustCall(t, k, "e") // full: b is the least recently used
+		if got, want := strings.Join(held(k), ","), "a,c,d,e"; got != want {
+			t.Errorf("held %s, want %s", got, want)
+		}
+		mustCall(t, k, "c")
+		time.Sleep(time.Second)
+		mustCall(t, k, "f") // d is now the least recently used
+		if got, want := strings.Join(held(k), ","), "a,c,e,f"; got != want {
+			t.Errorf("held %s, want %s", got, want)
+		}
+	})
+}
+
+// TestRetainedInstancesSurviveIdleness: an instance that reports Retain()
+// true (an open breaker) is kept however long it is idle, and evicted once
+// it no longer asks to be.
+func TestRetainedInstancesSurviveIdleness(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRecorder()
+		k := mustNew(t, keyed.Config{IdleTimeout: time.Minute}, tagging(r))
+		mustCall(t, k, "open").retain.Store(true)
+		mustCall(t, k, "closed")
+		time.Sleep(time.Hour)
+		mustCall(t, k, "other")
+		if got, want := strings.Join(held(k), ","), "open,other"; got != want {
+			t.Errorf("after an idle hour: held %s, want %s", got, want)
+		}
+		if got := mustCall(t, k, "open"); got.n != 1 {
+			t.Errorf("retained key ran under instance %d, want the first: its state was lost", got.n)
+		}
+		r.instance("open").retain.Store(false)
+		time.Sleep(time.Hour)
+		mustCall(t, k, "other")
+		if got, want := strings.Join(held(k), ","), "other"; got != want {
+			t.Errorf("after it stopped being retained: held %s, want %s", got, want)
+		}
+	})
+}
+
+// TestLongCallIsNotIdle: an instance with a call running longer than
+// IdleTimeout is not evicted, and its idle time counts from the call's end.
+func TestLongCallIsNotIdle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRecorder()
+		k := mustNew(t, keyed.Config{IdleTimeout: time.Minute}, tagging(r))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = k.Do(keyed.WithKey(t.Context(), "stream"), func(ctx context.Context) error {
+				time.Sleep(time.Hour)
+				return nil
+			})
+		}()
+		for range 60 {
+			time.Sleep(59 * time.Second)
+			mustCall(t, k, "tick")
+			if !slices.Contains(held(k), "stream") {
+				t.Errorf("the instance of a running call was evicted")
+				break
+			}
+		}
+		<-done
+		time.Sleep(30 * time.Second)
+		mustCall(t, k, "tick")
+		if !slices.Contains(held(k), "stream") {
+			t.Errorf("evicted 30s after its call ended, want IdleTimeout (1m)")
+		}
+		time.Sleep(2 * time.Minute)
+		mustCall(t, k, "tick")
+		if slices.Contains(held(k), "stream") {
+			t.Errorf("not evicted 2m30s after its call ended")
+		}
+		if got := r.builds("stream"); got != 1 {
+			t.Errorf("stream built %d times, want 1", got)
+		}
+	})
+}
+
+// TestConcurrentFirstUseLeavesNothingInFlight: callers that race to create
+// the same key must each count their call in flight and release it, or the
+// instance would look busy forever and never be evicted.
+func TestConcurrentFirstUseLeavesNothingInFlight(t *testing.T) {
+	const keys, callers = 100, 8
+	var mu sync.Mutex
+	builds := map[string]int{}
+	k := mustNew(t, keyed.Config{MaxKeys: 2 * keys}, func(key string) (resilience.Policy, error) {
+		for range 10 {
+			runtime.Gosched() // let the other callers miss the key and queue
+		}
+		mu.Lock()
+		builds[key]++
+		mu.Unlock()
+		return &instance{key: key}, nil
+	})
+	firstUse := func(key string) {
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range callers {
+			wg.Go(func() {
+				<-start
+				_ = k.Do(keyed.WithKey(context.Background(), key), noop)
+			})
+		}
+		close(start)
+		wg.Wait()
+	}
+	for i := range keys {
+		firstUse("first" + strconv.Itoa(i))
+	}
+	// Make room over and over: every first* instance is evictable.
+	for i := range 10 * keys {
+		if _, err := k.Policy("later" + strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range keys {
+		key := "first" + strconv.Itoa(i)
+		firstUse(key)
+		if builds[key] != 2 {
+			t.Errorf("%s built %d times, want 2: it was not evicted, so a call is still counted in flight", key, builds[key])
+		}
+	}
+}
+
+// TestChainAsksItsMembersToRetain: a factory's usual result is a Chain of
+// a breaker and a bulkhead; the chain is retained while its breaker asks
+// to be.
+func TestChainAsksItsMembersToRetain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		breakers := map[string]*instance{}
+		pass := resilience.PolicyFunc(func(ctx context.Context, op func(context.Context) error) error { return op(ctx) })
+		k := mustNew(t, keyed.Config{IdleTimeout: time.Minute}, func(key string) (resilience.Policy, error) {
+			br := &instance{key: key}
+			breakers[key] = br
+			return resilience.Chain(br, pass), nil
+		})
+		for _, key := range []string{"open", "closed"} {
+			if err := k.Do(keyed.WithKey(context.Background(), key), noop); err != nil {
+				t.Fatal(err)
+			}
+		}
+		breakers["open"].retain.Store(true)
+		time.Sleep(time.Hour)
+		if _, err := k.Policy("other"); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := strings.Join(held(k), ","), "open,other"; got != want {
+			t.Errorf("held %s, want %s", got, want)
+		}
+	})
+}
