@@ -1,0 +1,234 @@
+package resilienthttp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// How the request body is given to the attempts.
+type bodyKind uint8
+
+const (
+	bodyEmpty    bodyKind = iota // nil or http.NoBody: every attempt sends it as is
+	bodyRewind                   // GetBody: the first attempt sends Body, later ones GetBody()
+	bodyUnread                   // no GetBody, not yet looked at: the first attempt decides
+	bodyBuffered                 // read into memory: every attempt sends a reader over it
+	bodyOnce                     // streamed by the first attempt: never sent again
+)
+
+// errBodyNotReplayable is the permanent error of an attempt after the one
+// that streamed a body that could not be buffered. It is reached only when a
+// policy retries an error marked permanent.
+var errBodyNotReplayable = errors.New("resilienthttp: request body was streamed once and cannot be sent again")
+
+func kindOf(req *http.Request) bodyKind {
+	switch {
+	case req.Body == nil || req.Body == http.NoBody:
+		return bodyEmpty
+	case req.GetBody != nil:
+		return bodyRewind
+	}
+	return bodyUnread
+}
+
+// nextBody returns the body of the next attempt; orig reports that it is
+// req.Body itself, and replayable that a later attempt can send the same
+// bytes again. The first attempt that buffers the caller's body reads it here.
+// c.mu must be held.
+func (c *call) nextBody() (body io.ReadCloser, orig, replayable bool, err error) {
+	req := c.req
+	switch c.kind {
+	case bodyEmpty:
+		return req.Body, true, true, nil
+	case bodyRewind:
+		if !c.bodyTaken {
+			c.bodyTaken = true
+			return req.Body, true, true, nil
+		}
+		b, err := req.GetBody()
+		if err != nil {
+			return nil, false, false, fmt.Errorf("resilienthttp: rewinding the request body: %w", err)
+		}
+		return b, false, true, nil
+	case bodyUnread:
+		c.bodyTaken = true
+		return c.readBody()
+	case bodyBuffered:
+		return newBytesBody(c.buf), false, true, nil
+	}
+	return nil, false, false, errBodyNotReplayable
+}
+
+// readBody reads the caller's body into memory when its Content-Length is
+// known and at most the cap, so that every attempt can send it. Otherwise, or
+// when the body turns out shorter or longer than declared, it is streamed
+// once: what was read is put back in front of the rest, so that the wrapped
+// transport sends (or rejects) exactly what it would have without us. Memory
+// stays bounded by the cap: nothing is read from a body of unknown length.
+func (c *call) readBody() (body io.ReadCloser, orig, replayable bool, err error) {
+	req := c.req
+	n := req.ContentLength
+	if n <= 0 || n > limit(c.t.opts.maxBuffer, DefaultMaxBufferedBody) {
+		c.kind = bodyOnce
+		return req.Body, true, false, nil
+	}
+	// One byte more than declared, to notice a body that is too long.
+	buf := make([]byte, n+1)
+	read, err := io.ReadFull(req.Body, buf)
+	if int64(read) == n && err == io.ErrUnexpectedEOF {
+		buf = buf[:n]
+		c.kind, c.buf = bodyBuffered, buf
+		c.getBody = func() (io.ReadCloser, error) { return newBytesBody(buf), nil }
+		req.Body.Close()
+		return newBytesBody(buf), false, true, nil
+	}
+	c.kind = bodyOnce
+	prefixed := &prefixedReadCloser{
+		Reader: io.MultiReader(bytes.NewReader(buf[:read]), req.Body),
+		Closer: req.Body,
+	}
+	return prefixed, false, false, nil
+}
+
+type prefixedReadCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// bytesBody is a request body over a buffer; Close does nothing.
+type bytesBody struct{ bytes.Reader }
+
+func newBytesBody(b []byte) *bytesBody {
+	r := new(bytesBody)
+	r.Reset(b)
+	return r
+}
+
+func (*bytesBody) Close() error { return nil }
+
+// responseBody is the body of a response that the transport handed on: it
+// serves bytes read ahead, then the rest of the original body, and ends the
+// transport's context of the attempt when the caller closes it or reads it to
+// the end.
+type responseBody struct {
+	prefix []byte             // read ahead and not yet served
+	rc     io.ReadCloser      // the rest; nil when the prefix is all of it
+	cancel context.CancelFunc // ends the attempt's context; may be nil
+	// prefetched is set when the body was read ahead up to the drain
+	// limit, so that discarding it must not drain again.
+	prefetched bool
+}
+
+func (b *responseBody) Read(p []byte) (int, error) {
+	if len(b.prefix) > 0 {
+		n := copy(p, b.prefix)
+		b.prefix = b.prefix[n:]
+		return n, nil
+	}
+	if b.rc == nil {
+		return 0, io.EOF
+	}
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		// The wrapped transport has seen the end of the body and released
+		// the connection: the context is no longer needed.
+		b.release()
+	}
+	return n, err
+}
+
+func (b *responseBody) Close() error {
+	var err error
+	if b.rc != nil {
+		err = b.rc.Close()
+	}
+	b.release()
+	return err
+}
+
+func (b *responseBody) release() {
+	if b.cancel != nil {
+		b.cancel()
+	}
+}
+
+// upgradeBody keeps the io.Writer of a 101 Switching Protocols body, which
+// callers type-assert to io.ReadWriteCloser.
+type upgradeBody struct {
+	*responseBody
+	w io.Writer
+}
+
+func (b upgradeBody) Write(p []byte) (int, error) { return b.w.Write(p) }
+
+// handOver makes resp's body end the attempt's context (cancel, if not nil)
+// when it is closed or read to the end.
+func handOver(resp *http.Response, cancel context.CancelFunc) {
+	if cancel == nil {
+		return
+	}
+	if resp.Body == nil || resp.Body == http.NoBody {
+		cancel()
+		return
+	}
+	b := &responseBody{rc: resp.Body, cancel: cancel}
+	if w, ok := resp.Body.(io.Writer); ok {
+		resp.Body = upgradeBody{b, w}
+		return
+	}
+	resp.Body = b
+}
+
+// readAhead reads up to max bytes of resp's body into memory. If the body
+// ends within them, it is closed, its connection reused and its context
+// released at once, and resp gets an in-memory body. Otherwise resp gets the
+// bytes read followed by the rest. Either way the caller would read the same
+// bytes as from the original body.
+func readAhead(resp *http.Response, cancel context.CancelFunc, max int64) {
+	body := resp.Body
+	if max <= 0 || body == nil || body == http.NoBody {
+		handOver(resp, cancel)
+		return
+	}
+	var buf bytes.Buffer
+	if cl := resp.ContentLength; cl >= 0 && cl < max {
+		buf.Grow(int(cl) + bytes.MinRead)
+	}
+	n, err := buf.ReadFrom(io.LimitReader(body, max))
+	if err == nil && n < max {
+		// The end of the body, within the limit.
+		body.Close()
+		if cancel != nil {
+			cancel()
+		}
+		resp.Body = &responseBody{prefix: buf.Bytes(), prefetched: true}
+		return
+	}
+	resp.Body = &responseBody{prefix: buf.Bytes(), rc: body, cancel: cancel, prefetched: true}
+}
+
+// discard drains (up to max bytes) and closes the body of a response that is
+// retried away, so that its connection can be reused, and leaves resp with
+// http.NoBody. Draining waits for the server at most until the attempt's
+// deadline or the caller's cancellation ends the body's context.
+func discard(resp *http.Response, max int64) {
+	body := resp.Body
+	resp.Body = http.NoBody
+	if body == nil {
+		return
+	}
+	if b, ok := body.(*responseBody); ok && b.prefetched {
+		// Read ahead already: either all of it, or as much as allowed.
+		b.Close()
+		return
+	}
+	// A 101 body is the raw connection: draining it would wait for the peer.
+	if max > 0 && resp.StatusCode != http.StatusSwitchingProtocols {
+		io.CopyN(io.Discard, body, max)
+	}
+	body.Close()
+}

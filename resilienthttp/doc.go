@@ -1,0 +1,69 @@
+// Package resilienthttp puts a [resilience.Policy] around an
+// [http.RoundTripper], so that any [http.Client] gets circuit breaking,
+// bulkheads, retries and timeouts:
+//
+//	client := &http.Client{Transport: resilienthttp.NewTransport(nil, policy)}
+//
+// Policies see only errors, and the RoundTripper contract holds on the way
+// out. Each attempt sends the request through the wrapped transport; a
+// response that the classifier treats as a failure (by default 5xx except 501
+// and 505, 429 and 408) becomes a [*StatusError] for the policy, which carries
+// the response and the server's Retry-After; a client error (other 4xx, 501,
+// 505) becomes a StatusError that the policy must neither retry nor count
+// against the dependency ([resilience.MarkNeutral] and a permanent mark).
+// Whatever the policy did with it (retries exhausted, a breaker that opened
+// before the next attempt, a budget that ran out), RoundTrip returns the last
+// response it received with a nil error. When no attempt got a response, or
+// the caller's context ended while the policy still worked, it returns an
+// [*Error] instead, which matches the cause under [errors.Is]: an open
+// breaker's or a full bulkhead's sentinel, a network error, the caller's
+// context error.
+//
+// The transport does the parts of retrying that only an HTTP layer can do
+// right:
+//
+//   - A request is sent again only when that is safe: its method is
+//     idempotent (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) or it carries an
+//     Idempotency-Key, or the error proves that nothing was sent (see
+//     [IsIdempotent], [WithIdempotent]); and its body can be replayed.
+//   - Every attempt sends the same bytes and Content-Length. A body is
+//     rewound with Request.GetBody; a body without GetBody is buffered up to
+//     a cap ([WithMaxBufferedBody]) and a longer or unknown-length one is
+//     streamed once and never sent again. Memory stays bounded.
+//   - The caller's *http.Request is never modified: each attempt sends a
+//     shallow copy when it must change anything.
+//   - A response that is retried away has its body drained (up to
+//     [WithMaxDrain]) and closed, so its connection is reused.
+//   - The returned body stays readable after RoundTrip returns, even with
+//     timeouts in the policy (see "Contexts and deadlines" below).
+//   - Errors carry the request's URL without userinfo, query or fragment.
+//
+// # Contexts and deadlines
+//
+// A timeout policy cancels its context when its Do returns, which is before
+// the caller has read the response body. So the transport does not send an
+// attempt with the context the policy passed to the op. When that context
+// can be cancelled apart from the one the transport gave the policy (its
+// Done channel differs), the transport sends the attempt with a context of its own,
+// derived from the request's context (so the caller's cancellation always
+// applies, also while the body is read) and carrying the attempt context's
+// deadline, which thus bounds the whole exchange, body included, as
+// [http.Client.Timeout] does: size per-attempt and overall timeouts for
+// complete responses. While the attempt runs, cancelling the attempt context
+// cancels the request too. The transport's context ends when the caller
+// closes the returned body or reads it to the end, when the response is
+// retried away, and on every error path. Values that policies add to the
+// attempt context are not seen by the wrapped transport: it sees the values
+// of the request's context.
+//
+// When the policy passes the context it was given through unchanged (or adds
+// only values), as a chain without timeouts does, the transport makes no
+// context, and the first attempt sends the caller's request itself.
+//
+// # Keys
+//
+// Per-dependency policies (a breaker or a bulkhead per host, package keyed)
+// find their key in the context given to the policy. [WithContextKey] names
+// the function that puts it there; by default the key is the request's host
+// ([HostKey]), and [WithKeyFunc] changes it.
+package resilienthttp

@@ -1,0 +1,102 @@
+package resilienthttp
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// IsIdempotent is the default rule for whether a request may be sent again
+// after it may have reached the server. It reports true for the methods that
+// RFC 9110 defines as idempotent, GET, HEAD, OPTIONS, TRACE, PUT and DELETE
+// (an empty method means GET), and for any request whose header has an
+// Idempotency-Key or X-Idempotency-Key entry, even an empty one, as
+// [http.Transport] reads it: the client promises that the server
+// deduplicates.
+//
+// Everything else (POST, PATCH, CONNECT, custom methods) may have had an
+// effect when an attempt failed after it was sent, and sending it again could
+// do it twice: charge a card twice, create two orders. Such a request is sent
+// again only when the failed attempt's error proves that nothing was sent:
+// the connection could not be established (a [*net.OpError] with Op "dial",
+// which also covers a refused connection, a dial timeout and a proxy that
+// could not be reached) or the host name could not be resolved (a
+// [*net.DNSError]). A failure response, even 503 or 429, proves nothing: the
+// server may have acted before it failed.
+//
+// Whatever the rule says, a request whose body cannot be replayed (see
+// [WithMaxBufferedBody]) is never sent twice.
+func IsIdempotent(req *http.Request) bool {
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace,
+		http.MethodPut, http.MethodDelete:
+		return true
+	}
+	// Presence, not value: net/http lets a nil value mark the request as
+	// idempotent without sending the header.
+	_, ok := req.Header["Idempotency-Key"]
+	if !ok {
+		_, ok = req.Header["X-Idempotency-Key"]
+	}
+	return ok
+}
+
+// nothingSent reports whether err, from a round trip, proves that no byte of
+// the request reached the network: the connection was never made. See
+// IsIdempotent.
+func nothingSent(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns)
+}
+
+// redactURL returns u without userinfo, query and fragment:
+// scheme://host/path. Error texts and telemetry use it, so that credentials
+// and tokens in URLs are not logged. The path stays: it names the resource.
+func redactURL(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	r := url.URL{
+		Scheme:  u.Scheme,
+		Host:    stripUserinfo(u.Host),
+		Path:    u.Path,
+		RawPath: u.RawPath,
+	}
+	return r.String()
+}
+
+// stripUserinfo drops a userinfo part that a hand-built URL put into Host
+// (url.Parse never does).
+func stripUserinfo(host string) string {
+	if i := strings.LastIndexByte(host, '@'); i >= 0 {
+		return host[i+1:]
+	}
+	return host
+}
+
+// HostKey is the default key of a request for per-key policies: its URL's
+// host in lower case, without userinfo and without the scheme's default port
+// (":80" for http, ":443" for https), so that "Example.com" and
+// "example.com:443" are one dependency. It is "" for a request without URL.
+//
+// The host of an outgoing request may be chosen by a user (a webhook URL, a
+// link to fetch): a per-key cache must bound the number of keys.
+func HostKey(req *http.Request) string {
+	if req == nil || req.URL == nil {
+		return ""
+	}
+	host := strings.ToLower(stripUserinfo(req.URL.Host))
+	switch {
+	case req.URL.Scheme == "http" && strings.HasSuffix(host, ":80"):
+		host = host[:len(host)-len(":80")]
+	case req.URL.Scheme == "https" && strings.HasSuffix(host, ":443"):
+		host = host[:len(host)-len(":443")]
+	}
+	return host
+}
