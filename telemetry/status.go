@@ -1,0 +1,105 @@
+package telemetry
+
+// A StatusReporter reports a snapshot of its current state. Every policy
+// implements it, as do keyed policy sets (one instance per key). Status must
+// be safe to call concurrently with the policy's calls and must not block on
+// them for long: a status page or a probe calls it.
+type StatusReporter interface {
+	Status() Status
+}
+
+// Status is a point-in-time snapshot of one policy, shaped for JSON. Exactly
+// one of the kind-specific sections is set, the one named by Kind, except
+// for a keyed set, which leaves them nil and lists its instances.
+//
+// The zero value is an empty snapshot. A Status is a plain value; the
+// reporter returns a fresh one on each call.
+type Status struct {
+	// Kind is the policy kind: "breaker", "bulkhead", "retry", "timeout",
+	// "ratelimit", or "keyed" for a set of per-key instances.
+	Kind string `json:"kind"`
+	// Name is the policy's configured name.
+	Name string `json:"name"`
+	// Key is the instance's key when the policy is one of a keyed set (a
+	// host, a gRPC method), already sanitized; empty otherwise.
+	Key string `json:"key,omitempty"`
+
+	Breaker   *BreakerStatus   `json:"breaker,omitempty"`
+	Bulkhead  *BulkheadStatus  `json:"bulkhead,omitempty"`
+	Retry     *RetryStatus     `json:"retry,omitempty"`
+	RateLimit *RateLimitStatus `json:"ratelimit,omitempty"`
+	Timeout   *TimeoutStatus   `json:"timeout,omitempty"`
+
+	// Instances lists the live instances of a keyed set, one per key.
+	Instances []Status `json:"instances,omitempty"`
+}
+
+// Breaker states as they appear in [BreakerStatus] and in the
+// resilience.state attribute.
+const (
+	StateClosed   = "closed"
+	StateHalfOpen = "half_open"
+	StateOpen     = "open"
+)
+
+// BreakerStatus is a circuit breaker's state and its counts in the current
+// state period (they restart at every state change and, when closed, cover
+// the rolling window). Like [Status], it is a plain value.
+type BreakerStatus struct {
+	// State is [StateClosed], [StateHalfOpen] or [StateOpen].
+	State string `json:"state"`
+	// Mode is empty in normal operation, or the breaker's manual mode:
+	// "shadow", "forced-open" or "disabled".
+	Mode                string `json:"mode,omitempty"`
+	Requests            uint32 `json:"requests"`
+	Successes           uint32 `json:"successes"`
+	Failures            uint32 `json:"failures"`   // slow calls included
+	SlowCalls           uint32 `json:"slow_calls"` // the part of Failures that were too slow
+	Neutral             uint32 `json:"neutral"`
+	ConsecutiveFailures uint32 `json:"consecutive_failures"`
+}
+
+// BulkheadStatus is a bulkhead's occupancy and limits, a plain value.
+type BulkheadStatus struct {
+	InFlight      int `json:"in_flight"`
+	Queued        int `json:"queued"`
+	MaxConcurrent int `json:"max_concurrent"`
+	MaxQueue      int `json:"max_queue"`
+}
+
+// RetryStatus is a retry policy's limits and, when it has one, the state of
+// its retry budget, a plain value.
+type RetryStatus struct {
+	MaxAttempts int           `json:"max_attempts"`
+	Budget      *BudgetStatus `json:"budget,omitempty"`
+}
+
+// BudgetStatus is a retry budget's state. A budget may be shared by many
+// retry policies; each reports the same budget. It is a plain value.
+type BudgetStatus struct {
+	// Available is the number of retries the budget would allow now.
+	Available float64 `json:"available"`
+	// Ratio is the extra load retries may add, as a fraction of calls.
+	Ratio float64 `json:"ratio"`
+	// MinPerSecond is the floor of retries allowed per second.
+	MinPerSecond float64 `json:"min_per_second"`
+	// Allowed and Rejected count retries since the budget was made.
+	Allowed  uint64 `json:"allowed"`
+	Rejected uint64 `json:"rejected"`
+	// Exhausted is true when not one retry is available.
+	Exhausted bool `json:"exhausted"`
+}
+
+// RateLimitStatus is a rate limiter's configuration and the tokens it has
+// available now, a plain value.
+type RateLimitStatus struct {
+	// Limit is the sustained rate in calls per second.
+	Limit  float64 `json:"limit"`
+	Burst  int     `json:"burst"`
+	Tokens float64 `json:"tokens"`
+}
+
+// TimeoutStatus is a timeout policy's configured duration, a plain value.
+type TimeoutStatus struct {
+	Seconds float64 `json:"seconds"`
+}
