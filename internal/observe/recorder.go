@@ -61,8 +61,11 @@ var globalLive = &gate.live
 // sets globalLive at the SDK's first collection.
 var watchOnce sync.Once
 
-// epoch anchors [Stamp]: the monotonic clock reading at start-up.
-var epoch = time.Now()
+// epoch anchors [Stamp]: a clock reading a century before start-up, so that
+// time.Since(epoch) stays positive also inside a testing/synctest bubble,
+// whose fake clock starts in the year 2000 (and still fits an int64 of
+// nanoseconds for another 190 years).
+var epoch = time.Now().Add(-100 * 365 * 24 * time.Hour)
 
 // A Recorder records the telemetry of one policy instance. Build it once,
 // in the policy's New, with [NewRecorder], and keep it in the policy.
@@ -462,6 +465,9 @@ func (r *Recorder) RetryScheduled(ctx context.Context, attempt int, delay time.D
 	if r.refresh(ctx) {
 		r.retries.Add(ctx, 1, r.reasonAdd[reason]...)
 		r.retryDelay.Record(ctx, delay.Seconds(), r.baseRec...)
+	}
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		return // build no attributes for a span that drops them
 	}
 	r.event(ctx, EventRetryScheduled, []attribute.KeyValue{
 		attribute.Int(AttrRetryAttempt, attempt),

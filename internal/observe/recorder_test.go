@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -582,4 +583,20 @@ func TestClassifyFailureAllocatesNothing(t *testing.T) {
 	if got := Classify(ctx, errs[2]); got != Timeout {
 		t.Errorf("a joined error with a timeout: got %v, want timeout", got)
 	}
+}
+
+// Regression: inside a synctest bubble the fake clock starts in 2000, before
+// the process started; stamps must still carry a start time.
+func TestStampInsideSynctestBubble(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		if d := time.Since(epoch); d <= 0 {
+			t.Fatalf("time.Since(epoch) = %v inside a bubble, want > 0", d)
+		}
+		s := stampClock + Stamp(time.Since(epoch))
+		time.Sleep(250 * time.Millisecond)
+		r := &Recorder{}
+		if got := r.since(s); got != 0.25 {
+			t.Errorf("since = %v s, want 0.25", got)
+		}
+	})
 }
