@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/internal/observe"
+	"github.com/cascadeguard/resilience/telemetry"
 )
 
 // ErrFull is the error a [Bulkhead] returns, or wraps, when it refuses a
@@ -58,6 +60,11 @@ type Config struct {
 	// caller waits until a slot frees or its context ends. It must not be
 	// negative, and has no effect when MaxQueue is zero.
 	MaxWait time.Duration
+
+	// Telemetry configures the policy's metrics, span events and logs. The
+	// zero value reports to the global OpenTelemetry providers; see package
+	// telemetry and its INSTRUMENTS.md.
+	Telemetry telemetry.Settings
 }
 
 // Bulkhead is a [resilience.Policy] that limits how many calls run at once.
@@ -95,6 +102,8 @@ type Bulkhead struct {
 	maxQueue      uint64
 	maxWait       time.Duration
 	name          string
+	key           string            // Config.Telemetry.Key, sanitized, for Status
+	rec           *observe.Recorder // nil when telemetry is disabled
 
 	// mu guards the queue and every change of the queued count in state.
 	mu         sync.Mutex
@@ -108,8 +117,9 @@ const (
 )
 
 var (
-	_ resilience.Policy   = (*Bulkhead)(nil)
-	_ resilience.Retainer = (*Bulkhead)(nil)
+	_ resilience.Policy        = (*Bulkhead)(nil)
+	_ resilience.Retainer      = (*Bulkhead)(nil)
+	_ telemetry.StatusReporter = (*Bulkhead)(nil)
 )
 
 // A waiter is one caller in the queue. Waiters are not pooled: a pooled
@@ -147,6 +157,13 @@ func New(cfg Config) (*Bulkhead, error) {
 	if b.name == "" {
 		b.name = "bulkhead"
 	}
+	b.rec = observe.NewRecorder(observe.KindBulkhead, b.name, cfg.Telemetry)
+	b.key = observe.SanitizeKey(cfg.Telemetry.Key)
+	// In flight and queued are read at collection: no per-call gauge updates.
+	b.rec.ObserveLoad(
+		func() int64 { return int64(b.InFlight()) },
+		func() int64 { return int64(b.Queued()) },
+	)
 	return b, nil
 }
 
@@ -169,6 +186,18 @@ func (b *Bulkhead) InFlight() int { return int(b.state.Load() & inFlightMask) }
 // Queued returns the number of callers waiting for a slot now.
 func (b *Bulkhead) Queued() int { return int(b.state.Load() >> 32) }
 
+// Status returns a snapshot of the bulkhead's occupancy and limits, for a
+// status page ([telemetry.StatusHandler]).
+func (b *Bulkhead) Status() telemetry.Status {
+	return telemetry.Status{Kind: string(observe.KindBulkhead), Name: b.name, Key: b.key,
+		Bulkhead: &telemetry.BulkheadStatus{
+			InFlight:      b.InFlight(),
+			Queued:        b.Queued(),
+			MaxConcurrent: b.MaxConcurrent(),
+			MaxQueue:      b.MaxQueue(),
+		}}
+}
+
 // Retain reports whether a call holds a slot or waits for one. Per-key
 // caches (package keyed) keep such a bulkhead, so that a new one for the same
 // key cannot let more than MaxConcurrent calls run at once.
@@ -181,17 +210,25 @@ func (b *Bulkhead) Retain() bool { return b.state.Load() != 0 }
 //     waits in the queue;
 //   - [ErrFull] if every slot is taken and the queue is full or disabled;
 //   - an error that matches [ErrFull] if MaxWait passes in the queue.
+//
+// Each call that reaches the bulkhead is recorded once in
+// resilience.calls: by op's outcome when op ran, as rejected when the
+// bulkhead refused it, as neutral when the caller gave up in the queue. A
+// call whose op panics is not recorded.
 func (b *Bulkhead) Do(ctx context.Context, op func(context.Context) error) error {
 	if err := ctx.Err(); err != nil {
-		return err
+		return err // never reached the bulkhead: not recorded
 	}
+	s := b.rec.Start(ctx)
 	if b.tryAcquire() {
 		b.admitted(ctx, 0)
 	} else if err := b.wait(ctx); err != nil {
-		return err
+		return err // rejected or abandoned: wait's hooks recorded it
 	}
 	defer b.release()
-	return op(ctx)
+	err := op(ctx)
+	b.rec.Done(ctx, s, observe.Classify(ctx, err))
+	return err
 }
 
 // tryAcquire takes a free slot if there is one and nobody is queued.
@@ -213,7 +250,7 @@ func (b *Bulkhead) wait(ctx context.Context) error {
 	if b.maxQueue == 0 {
 		// tryAcquire only fails here when every slot is taken: nobody is
 		// ever queued.
-		b.rejected(ctx, rejectFull)
+		b.rejected(ctx, rejectFull, 0)
 		return ErrFull
 	}
 
@@ -232,7 +269,7 @@ func (b *Bulkhead) wait(ctx context.Context) error {
 		}
 		if queued >= b.maxQueue {
 			b.mu.Unlock()
-			b.rejected(ctx, rejectFull)
+			b.rejected(ctx, rejectFull, 0)
 			return ErrFull
 		}
 		// The swap fails if a release without the lock freed a slot
@@ -279,7 +316,7 @@ func (b *Bulkhead) wait(ctx context.Context) error {
 				b.abandoned(ctx, time.Since(start))
 				return err
 			}
-			b.rejected(ctx, rejectQueueTimeout)
+			b.rejected(ctx, rejectQueueTimeout, time.Since(start))
 			return &waitError{name: b.name, maxWait: b.maxWait}
 		}
 		// A release handed us the slot after we stopped waiting; ready
@@ -381,20 +418,37 @@ const (
 	rejectQueueTimeout                     // waited MaxWait in the queue
 )
 
-// The methods below are the bulkhead's observable events. They do nothing
-// yet: telemetry (in-flight and queued gauges, wait-time histogram, calls by
-// outcome, a "bulkhead rejected" span event) attaches here, in one place.
+// The methods below are the bulkhead's observable events, the one place
+// where its telemetry is recorded (calls by outcome, wait time, the
+// resilience.bulkhead.rejected span event; the in-flight and queued gauges
+// are read at collection). ctx is always the caller's context. admitted and
+// released run on the success path: they record nothing there.
 
 // admitted records that a call got a slot after waiting wait in the queue
 // (zero when it found a slot free).
-func (b *Bulkhead) admitted(ctx context.Context, wait time.Duration) {}
+func (b *Bulkhead) admitted(ctx context.Context, wait time.Duration) {
+	if wait > 0 {
+		b.rec.Waited(ctx, wait, observe.Success)
+	}
+}
 
-// rejected records that a call was refused with ErrFull.
-func (b *Bulkhead) rejected(ctx context.Context, why rejectReason) {}
+// rejected records that a call was refused with ErrFull after waiting wait
+// in the queue (zero when it was refused at once). why is not an attribute
+// yet: the wait histogram already tells a queue timeout from a full queue.
+func (b *Bulkhead) rejected(ctx context.Context, why rejectReason, wait time.Duration) {
+	if wait > 0 {
+		b.rec.Waited(ctx, wait, observe.Rejected)
+	}
+	b.rec.Reject(ctx)
+}
 
 // abandoned records that a caller's context ended while it waited in the
 // queue (or as it was handed a slot): a neutral outcome, not a rejection.
-func (b *Bulkhead) abandoned(ctx context.Context, wait time.Duration) {}
+func (b *Bulkhead) abandoned(ctx context.Context, wait time.Duration) {
+	b.rec.Waited(ctx, wait, observe.Neutral)
+	b.rec.Record(ctx, observe.Neutral, wait)
+}
 
-// released records that a call gave its slot up.
+// released records that a call gave its slot up. It records nothing: the
+// in-flight gauge reads the state at collection.
 func (b *Bulkhead) released() {}

@@ -2,6 +2,7 @@ package bulkhead_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/cascadeguard/resilience"
 	"github.com/cascadeguard/resilience/bulkhead"
+	"github.com/cascadeguard/resilience/telemetry"
 )
 
 func Example() {
@@ -86,4 +88,28 @@ func ExampleNew_badConfig() {
 	_, err := bulkhead.New(bulkhead.Config{MaxConcurrent: -4})
 	fmt.Println(err)
 	// Output: bulkhead: MaxConcurrent -4 must not be negative (0 means 25)
+}
+
+// A status page or readiness probe reads a bulkhead's occupancy: register
+// it in a telemetry.Registry served by telemetry.StatusHandler.
+func ExampleBulkhead_Status() {
+	b, err := bulkhead.New(bulkhead.Config{
+		Name:          "inventory",
+		MaxConcurrent: 10,
+		MaxQueue:      5,
+		Telemetry:     telemetry.Settings{Key: "inventory.internal:8443"},
+	})
+	if err != nil {
+		panic(err)
+	}
+	var reg telemetry.Registry
+	if err := reg.Register("inventory-bulkhead", b); err != nil {
+		panic(err)
+	}
+	_ = telemetry.StatusHandler(&reg) // mux.Handle("/debug/resilience", …)
+
+	out, _ := json.Marshal(b.Status())
+	fmt.Println(string(out))
+	// Output:
+	// {"kind":"bulkhead","name":"inventory","key":"inventory.internal:8443","bulkhead":{"in_flight":0,"queued":0,"max_concurrent":10,"max_queue":5}}
 }

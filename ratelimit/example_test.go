@@ -2,6 +2,7 @@ package ratelimit_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/cascadeguard/resilience"
 	"github.com/cascadeguard/resilience/ratelimit"
+	"github.com/cascadeguard/resilience/telemetry"
 )
 
 func Example() {
@@ -61,4 +63,24 @@ func ExampleNew_badConfig() {
 	_, err := ratelimit.New(ratelimit.Config{Rate: 0})
 	fmt.Println(err)
 	// Output: ratelimit: Rate 0 must be positive (rate.Inf means no limit)
+}
+
+// A limiter's status, as the status page serves it. An unlimited limiter
+// reports its limit and tokens as the largest float64: JSON has no
+// infinity.
+func ExampleLimiter_Status() {
+	for _, cfg := range []ratelimit.Config{
+		{Name: "search", Rate: 50, Burst: 10, Telemetry: telemetry.Settings{Key: "search.internal"}},
+		{Name: "unlimited", Rate: rate.Inf},
+	} {
+		l, err := ratelimit.New(cfg)
+		if err != nil {
+			panic(err)
+		}
+		out, _ := json.Marshal(l.Status())
+		fmt.Println(string(out))
+	}
+	// Output:
+	// {"kind":"ratelimit","name":"search","key":"search.internal","ratelimit":{"limit":50,"burst":10,"tokens":10}}
+	// {"kind":"ratelimit","name":"unlimited","ratelimit":{"limit":1.7976931348623157e+308,"burst":2147483647,"tokens":1.7976931348623157e+308}}
 }

@@ -21,6 +21,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/internal/observe"
+	"github.com/cascadeguard/resilience/telemetry"
 )
 
 // ErrLimited is the error a [Limiter] returns when it refuses a call because
@@ -53,6 +55,11 @@ type Config struct {
 	// must not be negative. A call never waits past its context's
 	// deadline, whatever MaxWait.
 	MaxWait time.Duration
+
+	// Telemetry configures the policy's metrics, span events and logs. The
+	// zero value reports to the global OpenTelemetry providers; see package
+	// telemetry and its INSTRUMENTS.md.
+	Telemetry telemetry.Settings
 }
 
 // Limiter is a [resilience.Policy] that limits the rate of calls.
@@ -71,11 +78,14 @@ type Limiter struct {
 	lim     *rate.Limiter
 	maxWait time.Duration
 	name    string
+	key     string            // Config.Telemetry.Key, sanitized, for Status
+	rec     *observe.Recorder // nil when telemetry is disabled
 }
 
 var (
-	_ resilience.Policy   = (*Limiter)(nil)
-	_ resilience.Retainer = (*Limiter)(nil)
+	_ resilience.Policy        = (*Limiter)(nil)
+	_ resilience.Retainer      = (*Limiter)(nil)
+	_ telemetry.StatusReporter = (*Limiter)(nil)
 )
 
 // New returns a Limiter for cfg, or an error naming the bad field.
@@ -96,7 +106,13 @@ func New(cfg Config) (*Limiter, error) {
 	if name == "" {
 		name = "ratelimit"
 	}
-	return &Limiter{lim: rate.NewLimiter(cfg.Rate, burst), maxWait: cfg.MaxWait, name: name}, nil
+	return &Limiter{
+		lim:     rate.NewLimiter(cfg.Rate, burst),
+		maxWait: cfg.MaxWait,
+		name:    name,
+		key:     observe.SanitizeKey(cfg.Telemetry.Key),
+		rec:     observe.NewRecorder(observe.KindRateLimit, name, cfg.Telemetry),
+	}, nil
 }
 
 // oneSecond returns the default burst for r: ceil(r), at least 1, at most
@@ -128,6 +144,36 @@ func (l *Limiter) MaxWait() time.Duration { return l.maxWait }
 // while callers wait for tokens they reserved.
 func (l *Limiter) Tokens() float64 { return l.lim.Tokens() }
 
+// Status returns a snapshot of the limiter's rate, burst and tokens, for a
+// status page ([telemetry.StatusHandler]). An unlimited limiter reports
+// Limit as rate.Inf, which x/time/rate defines as math.MaxFloat64, and
+// Tokens as math.MaxFloat64 too: its bucket is never empty (x/time/rate
+// would report the burst it ignores). Every value is finite, as JSON needs.
+func (l *Limiter) Status() telemetry.Status {
+	limit, tokens := l.Rate(), l.Tokens()
+	if limit == rate.Inf {
+		tokens = math.MaxFloat64
+	}
+	return telemetry.Status{Kind: string(observe.KindRateLimit), Name: l.name, Key: l.key,
+		RateLimit: &telemetry.RateLimitStatus{Limit: finite(float64(limit)), Burst: l.Burst(), Tokens: finite(tokens)}}
+}
+
+// finite returns x with infinities clamped to ±math.MaxFloat64 and NaN as
+// zero, so that encoding/json accepts it (the status handler would answer
+// 500 otherwise). x/time/rate keeps its values finite today; this keeps the
+// status page working whatever it does.
+func finite(x float64) float64 {
+	switch {
+	case math.IsNaN(x):
+		return 0
+	case math.IsInf(x, 1):
+		return math.MaxFloat64
+	case math.IsInf(x, -1):
+		return -math.MaxFloat64
+	}
+	return x
+}
+
 // Retain reports whether the bucket is below full. Per-key caches (package
 // keyed) keep such a limiter, so that a new one for the same key cannot grant
 // a fresh burst.
@@ -139,18 +185,24 @@ func (l *Limiter) Retain() bool {
 // returns op's error. Without running op, it returns the context's error if
 // ctx has already ended or ends while the call waits for its token, and
 // [ErrLimited] if the token would come too late.
+//
+// Each call that reaches the limiter is recorded once in resilience.calls:
+// by op's outcome when op ran, as rejected when the limiter refused it, as
+// neutral when the caller gave up waiting. A call whose op panics is not
+// recorded.
 func (l *Limiter) Do(ctx context.Context, op func(context.Context) error) error {
 	if err := ctx.Err(); err != nil {
-		return err
+		return err // never reached the limiter: not recorded
 	}
+	s := l.rec.Start(ctx)
 	if l.lim.Allow() {
 		l.admitted(ctx, 0)
-		return op(ctx)
+	} else if err := l.wait(ctx); err != nil {
+		return err // rejected or abandoned: wait's hooks recorded it
 	}
-	if err := l.wait(ctx); err != nil {
-		return err
-	}
-	return op(ctx)
+	err := op(ctx)
+	l.rec.Done(ctx, s, observe.Classify(ctx, err))
+	return err
 }
 
 // wait reserves the next token for a call over the limit and waits for it
@@ -198,17 +250,28 @@ func (l *Limiter) wait(ctx context.Context) error {
 	}
 }
 
-// The methods below are the limiter's observable events. They do nothing
-// yet: telemetry (calls by outcome, wait time, a "ratelimit rejected" span
-// event) attaches here, in one place.
+// The methods below are the limiter's observable events, the one place
+// where its telemetry is recorded (calls by outcome, wait time, the
+// resilience.ratelimit.rejected span event). ctx is always the caller's
+// context. admitted runs on the success path: it records nothing there.
 
 // admitted records that a call got a token after waiting wait (zero when the
 // bucket held one).
-func (l *Limiter) admitted(ctx context.Context, wait time.Duration) {}
+func (l *Limiter) admitted(ctx context.Context, wait time.Duration) {
+	if wait > 0 {
+		l.rec.Waited(ctx, wait, observe.Success)
+	}
+}
 
-// rejected records that a call was refused with ErrLimited.
-func (l *Limiter) rejected(ctx context.Context) {}
+// rejected records that a call was refused with ErrLimited. The limiter
+// decides before waiting, so there is no wait to record.
+func (l *Limiter) rejected(ctx context.Context) {
+	l.rec.Reject(ctx)
+}
 
 // abandoned records that a caller's context ended while it waited for its
 // token: a neutral outcome, not a rejection.
-func (l *Limiter) abandoned(ctx context.Context, wait time.Duration) {}
+func (l *Limiter) abandoned(ctx context.Context, wait time.Duration) {
+	l.rec.Waited(ctx, wait, observe.Neutral)
+	l.rec.Record(ctx, observe.Neutral, wait)
+}

@@ -67,6 +67,11 @@ type Budget struct {
 	floor *rate.Limiter
 
 	allowed, rejected atomic.Uint64
+
+	// exhausted is set by the retry that the budget refuses first and
+	// cleared by the next one it allows, so that the policies sharing the
+	// budget log each transition once (Config.Telemetry.Logger).
+	exhausted atomic.Bool
 }
 
 const (

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cascadeguard/resilience"
 	"github.com/cascadeguard/resilience/retry"
+	"github.com/cascadeguard/resilience/telemetry"
 )
 
 func Example() {
@@ -142,4 +143,36 @@ func ExampleNew_badConfig() {
 	_, err := retry.New(retry.Config{Jitter: 2})
 	fmt.Println(err)
 	// Output: retry: Jitter 2 is outside [0, 1] (use NoJitter for none)
+}
+
+// A retry policy's status includes its budget: how many retries it would
+// allow now, and whether it has run out. Passing a Logger makes the budget
+// running out, and recovering, one log record each.
+func ExampleRetry_Status() {
+	budget, err := retry.NewBudget(retry.BudgetConfig{Ratio: 0.1, MinPerSecond: 1e-9})
+	if err != nil {
+		panic(err)
+	}
+	r, err := retry.New(retry.Config{
+		Name:      "inventory",
+		Budget:    budget,
+		Telemetry: telemetry.Settings{Key: "inventory.internal"}, // and Logger: slog.Default()
+	})
+	if err != nil {
+		panic(err)
+	}
+	show := func() {
+		st := r.Status()
+		b := st.Retry.Budget
+		fmt.Printf("%s %s: %d attempts, %.1f retries available, exhausted %v\n",
+			st.Name, st.Key, st.Retry.MaxAttempts, b.Available, b.Exhausted)
+	}
+	show()
+	for range 10 { // each call earns a tenth of a retry
+		_ = r.Do(context.Background(), func(context.Context) error { return nil })
+	}
+	show()
+	// Output:
+	// inventory inventory.internal: 3 attempts, 0.0 retries available, exhausted true
+	// inventory inventory.internal: 3 attempts, 1.0 retries available, exhausted false
 }

@@ -33,8 +33,11 @@ import (
 	"math"
 	"time"
 
-	"github.com/cascadeguard/resilience"
 	"github.com/cenkalti/backoff/v4"
+
+	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/internal/observe"
+	"github.com/cascadeguard/resilience/telemetry"
 )
 
 // Defaults for the zero fields of a [Config], and the hard cap on attempts.
@@ -122,6 +125,11 @@ type Config struct {
 	// Budget, if not nil, limits retries to a fraction of calls. One Budget
 	// may be shared by many Retry policies (for example one per host).
 	Budget *Budget
+
+	// Telemetry configures the policy's metrics, span events and logs. The
+	// zero value reports to the global OpenTelemetry providers; see package
+	// telemetry and its INSTRUMENTS.md.
+	Telemetry telemetry.Settings
 }
 
 // Retry is a [resilience.Policy] that runs a failed call again, with
@@ -142,9 +150,14 @@ type Retry struct {
 	maxRetryAfter time.Duration
 	shouldRetry   func(error) bool
 	budget        *Budget
+	key           string            // Config.Telemetry.Key, sanitized, for Status
+	rec           *observe.Recorder // nil when telemetry is disabled, and in the zero Retry
 }
 
-var _ resilience.Policy = (*Retry)(nil)
+var (
+	_ resilience.Policy        = (*Retry)(nil)
+	_ telemetry.StatusReporter = (*Retry)(nil)
+)
 
 // New returns a Retry for cfg, or an error naming the bad field and value.
 func New(cfg Config) (*Retry, error) {
@@ -235,6 +248,8 @@ func New(cfg Config) (*Retry, error) {
 		Stop:                backoff.Stop,
 		Clock:               backoff.SystemClock,
 	}
+	r.rec = observe.NewRecorder(observe.KindRetry, r.name, cfg.Telemetry)
+	r.key = observe.SanitizeKey(cfg.Telemetry.Key)
 	return r, nil
 }
 
@@ -247,6 +262,29 @@ func (r *Retry) MaxAttempts() int { return r.maxAttempts }
 
 // Budget returns the budget the policy draws from, or nil.
 func (r *Retry) Budget() *Budget { return r.budget }
+
+// Status returns a snapshot of the policy's limits and of its budget's
+// state, for a status page ([telemetry.StatusHandler]). A shared budget is
+// reported by every policy that draws from it. A nil *Retry reports an
+// empty retry status.
+func (r *Retry) Status() telemetry.Status {
+	if r == nil {
+		return telemetry.Status{Kind: string(observe.KindRetry), Retry: &telemetry.RetryStatus{}}
+	}
+	st := &telemetry.RetryStatus{MaxAttempts: r.maxAttempts}
+	if r.budget != nil {
+		b := r.budget.State()
+		st.Budget = &telemetry.BudgetStatus{
+			Available:    b.Available,
+			Ratio:        b.Config.Ratio,
+			MinPerSecond: b.Config.MinPerSecond,
+			Allowed:      b.Allowed,
+			Rejected:     b.Rejected,
+			Exhausted:    b.Available < 1,
+		}
+	}
+	return telemetry.Status{Kind: string(observe.KindRetry), Name: r.name, Key: r.key, Retry: st}
+}
 
 // Do runs op, and runs it again after a backoff delay while it fails with a
 // retryable error, up to MaxAttempts attempts. Every attempt gets ctx
@@ -262,17 +300,40 @@ func (r *Retry) Budget() *Budget { return r.budget }
 //     server hint above MaxRetryAfter, the caller's context done during the
 //     backoff wait), it returns an [*Error] that unwraps to the last
 //     attempt's error, so errors.Is(err, lastErr) holds.
+//
+// Each call is recorded once in resilience.calls, with the time spent in
+// Do, retries and delays included: success when some attempt succeeded,
+// else the outcome of the last attempt's error (failure, timeout, or
+// neutral for the caller's cancellation, a client error or another
+// policy's rejection). Retries and budget refusals have instruments of
+// their own. A call whose op panics is not recorded.
 func (r *Retry) Do(ctx context.Context, op func(context.Context) error) error {
 	if r == nil {
 		return op(ctx)
 	}
+	s := r.rec.Start(ctx)
 	r.budget.deposit()
 	r.observeAttempt(ctx, 1)
 	err := op(ctx)
 	if err == nil {
+		r.rec.Done(ctx, s, observe.Success)
 		return nil
 	}
-	return r.again(ctx, op, err)
+	err = r.again(ctx, op, err)
+	r.rec.Done(ctx, s, observe.Classify(ctx, lastError(err)))
+	return err
+}
+
+// lastError returns the last attempt's error when err is an *Error that
+// this policy returned, so that a call the budget refused a retry
+// (ErrBudgetExhausted is a rejection, hence neutral) is reported by what
+// happened to its attempts. A type assertion, not errors.As: again returns
+// the *Error itself, and errors.As would allocate on every failed call.
+func lastError(err error) error {
+	if e, ok := err.(*Error); ok {
+		return e.Err
+	}
+	return err
 }
 
 // again is the retry path, kept out of Do so that the happy path stays small
@@ -310,8 +371,14 @@ func (r *Retry) again(ctx context.Context, op func(context.Context) error, err e
 			return r.giveUp(ctx, attempt, ReasonDeadline, err, nil)
 		}
 		if !r.budget.withdraw() {
+			if r.budget.exhausted.CompareAndSwap(false, true) {
+				r.observeBudgetTransition(ctx, true)
+			}
 			r.observeBudgetRejected(ctx, attempt)
 			return r.giveUp(ctx, attempt, ReasonBudget, err, ErrBudgetExhausted)
+		}
+		if r.budget != nil && r.budget.exhausted.Load() && r.budget.exhausted.CompareAndSwap(true, false) {
+			r.observeBudgetTransition(ctx, false)
 		}
 		if cause == causeError && errors.Is(err, context.DeadlineExceeded) {
 			cause = causeTimeout
