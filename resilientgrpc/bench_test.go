@@ -1,0 +1,160 @@
+package resilientgrpc_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/resilientgrpc"
+)
+
+type benchClient struct {
+	name     string
+	client   healthpb.HealthClient
+	deadline bool // the caller sets a 30 s deadline on each call
+}
+
+// unaryBenchClients returns Health clients over loopback to one server:
+// without an interceptor; the same with a 30 s deadline on each call (what
+// a caller that bounds its calls pays gRPC, client and server, for the
+// deadline); with UnaryClientInterceptor(Chain()) (the interceptor's own
+// cost); with the standard preset without its timeouts; and with the
+// standard preset.
+func unaryBenchClients(b *testing.B) []benchClient {
+	addr := serve(b, &healthServer{}, nil)
+	std, err := resilientgrpc.NewStandard()
+	if err != nil {
+		b.Fatal(err)
+	}
+	noTimeouts, err := resilientgrpc.NewStandard(resilientgrpc.WithoutOverallTimeout(), resilientgrpc.WithoutAttemptTimeout())
+	if err != nil {
+		b.Fatal(err)
+	}
+	none := healthpb.NewHealthClient(dial(b, addr))
+	return []benchClient{
+		{name: "none", client: none},
+		{name: "none+deadline", client: none, deadline: true},
+		{name: "chain", client: healthpb.NewHealthClient(dial(b, addr,
+			grpc.WithChainUnaryInterceptor(resilientgrpc.UnaryClientInterceptor(resilience.Chain()))))},
+		{name: "standard-no-timeouts", client: healthpb.NewHealthClient(dial(b, addr, noTimeouts.DialOptions()...))},
+		{name: "standard", client: healthpb.NewHealthClient(dial(b, addr, std.DialOptions()...))},
+	}
+}
+
+func (c benchClient) check(req *healthpb.HealthCheckRequest) error {
+	ctx := context.Background()
+	if c.deadline {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+	}
+	_, err := c.client.Check(ctx, req)
+	return err
+}
+
+// BenchmarkUnary is a unary call on loopback, one at a time. Compare the
+// sub-benchmarks of one run: "none" is the baseline.
+func BenchmarkUnary(b *testing.B) {
+	for _, c := range unaryBenchClients(b) {
+		b.Run(c.name, func(b *testing.B) {
+			req := &healthpb.HealthCheckRequest{}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.check(req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkUnaryParallel is BenchmarkUnary with GOMAXPROCS callers.
+func BenchmarkUnaryParallel(b *testing.B) {
+	for _, c := range unaryBenchClients(b) {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				req := &healthpb.HealthCheckRequest{}
+				for pb.Next() {
+					if err := c.check(req); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkServerStream is a server-streaming call of one message on
+// loopback, for the cost of the stream interceptor's goroutine.
+func BenchmarkServerStream(b *testing.B) {
+	addr := serve(b, &healthServer{}, nil)
+	std, err := resilientgrpc.NewStandard()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		opts []grpc.DialOption
+	}{
+		{"none", nil},
+		{"chain", []grpc.DialOption{grpc.WithChainStreamInterceptor(resilientgrpc.StreamClientInterceptor(resilience.Chain()))}},
+		{"standard", std.DialOptions()},
+	} {
+		client := healthpb.NewHealthClient(dial(b, addr, c.opts...))
+		b.Run(c.name, func(b *testing.B) {
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				w, err := client.Watch(ctx, watchReq)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := recvAll[healthpb.HealthCheckResponse](w); err == nil {
+					b.Fatal("stream did not end")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkInterceptorOverhead is the interceptors' own cost per call,
+// without a network: the invoker returns at once. It isolates what the
+// loopback benchmarks measure amid gRPC's noise.
+func BenchmarkInterceptorOverhead(b *testing.B) {
+	std, err := resilientgrpc.NewStandard()
+	if err != nil {
+		b.Fatal(err)
+	}
+	noTimeouts, err := resilientgrpc.NewStandard(resilientgrpc.WithoutOverallTimeout(), resilientgrpc.WithoutAttemptTimeout())
+	if err != nil {
+		b.Fatal(err)
+	}
+	invoker := func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error { return nil }
+	for _, c := range []struct {
+		name      string
+		intercept grpc.UnaryClientInterceptor
+	}{
+		{"none", func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			return invoker(ctx, method, req, reply, cc, opts...)
+		}},
+		{"chain", resilientgrpc.UnaryClientInterceptor(resilience.Chain())},
+		{"standard-no-timeouts", noTimeouts.UnaryClientInterceptor()},
+		{"standard", std.UnaryClientInterceptor()},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					_ = c.intercept(ctx, "/svc/Method", nil, nil, nil, invoker)
+				}
+			})
+		})
+	}
+}

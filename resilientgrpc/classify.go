@@ -1,0 +1,194 @@
+package resilientgrpc
+
+import (
+	"context"
+	"math"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/cascadeguard/resilience"
+)
+
+// Outcome is what a status code means for the policy. The zero value is
+// Success.
+type Outcome int
+
+const (
+	// Success: the call succeeded. Only codes.OK is a success; a
+	// classifier that returns Success for another code gets ClientError
+	// treatment, since the caller still receives the error.
+	Success Outcome = iota
+	// Failure: the dependency failed. The op's error counts as a failure
+	// for a breaker, and a retry may retry it if its code is retryable
+	// (see [WithRetryableCodes]).
+	Failure
+	// ClientError: the call was at fault, or the outcome says nothing
+	// about the dependency's health. The op's error is marked neutral (a
+	// breaker counts it as neither success nor failure) and permanent (a
+	// retry returns it at once).
+	ClientError
+)
+
+// String returns "success", "failure" or "client_error".
+func (o Outcome) String() string {
+	switch o {
+	case Success:
+		return "success"
+	case Failure:
+		return "failure"
+	case ClientError:
+		return "client_error"
+	}
+	return "Outcome(" + strconv.Itoa(int(o)) + ")"
+}
+
+// DefaultClassifier is the classifier the interceptors use unless
+// [WithClassifier] sets another. See the package documentation for the
+// table and the reasons.
+func DefaultClassifier(c codes.Code) Outcome {
+	switch c {
+	case codes.OK:
+		return Success
+	case codes.Unknown, codes.DeadlineExceeded, codes.ResourceExhausted,
+		codes.Internal, codes.Unavailable, codes.DataLoss:
+		return Failure
+	}
+	// Canceled, InvalidArgument, NotFound, AlreadyExists, PermissionDenied,
+	// FailedPrecondition, Aborted, OutOfRange, Unimplemented,
+	// Unauthenticated, and codes unknown to this version.
+	return ClientError
+}
+
+// attemptErr is the error an attempt returns to the policy when the call
+// failed: the gRPC error unchanged, plus the marks that the policies read
+// through small interfaces (resilience.IsNeutral, retry.IsPermanent,
+// resilience.RetryAfter). One allocation carries all of them.
+type attemptErr struct {
+	err        error          // what gRPC returned
+	st         *status.Status // err's status
+	neutral    bool
+	permanent  bool
+	hasHint    bool
+	retryAfter time.Duration
+}
+
+func (e *attemptErr) Error() string { return e.err.Error() }
+
+func (e *attemptErr) Unwrap() error { return e.err }
+
+// GRPCStatus makes the error a status error for status.FromError, should
+// a policy return it wrapped in an error of its own.
+func (e *attemptErr) GRPCStatus() *status.Status { return e.st }
+
+// Neutral is read by resilience.IsNeutral.
+func (e *attemptErr) Neutral() bool { return e.neutral }
+
+// Permanent is read by retry.IsPermanent.
+func (e *attemptErr) Permanent() bool { return e.permanent }
+
+// RetryAfter implements resilience.RetryAfterHint with the server's pushback.
+func (e *attemptErr) RetryAfter() (time.Duration, bool) { return e.retryAfter, e.hasHint }
+
+var _ resilience.RetryAfterHint = (*attemptErr)(nil)
+
+// classify turns the error of an attempt into the error the op returns to
+// the policy. caller is the context given to the policy (the caller's, or
+// the preset's overall timeout's); md the attempt's trailer; resendable
+// whether the call may be sent again.
+func (o *options) classify(caller context.Context, err error, md metadata.MD, resendable bool) *attemptErr {
+	st, _ := status.FromError(err)
+	e := &attemptErr{err: err, st: st}
+	d, pb := parsePushback(md[pushbackKey])
+	e.retryAfter, e.hasHint = d, pb == pushbackDelay
+	if ended(caller) {
+		// The caller cancelled or its deadline passed: that says nothing
+		// about the dependency, and there is no one left to retry for.
+		e.neutral, e.permanent = true, true
+		return e
+	}
+	c := st.Code()
+	if o.classifier(c) != Failure || c == codes.OK {
+		e.neutral, e.permanent = true, true
+		return e
+	}
+	e.permanent = !resendable || !o.isRetryable(c) || pb == pushbackStop
+	return e
+}
+
+// pushbackKey is the trailer with which a gRPC server tells the client how
+// long to wait before it retries, in milliseconds (gRFC A6).
+const pushbackKey = "grpc-retry-pushback-ms"
+
+// pushback is what a grpc-retry-pushback-ms trailer asks for.
+type pushback int
+
+const (
+	pushbackNone  pushback = iota // no trailer: retry as the policy decides
+	pushbackDelay                 // wait the given delay before retrying
+	pushbackStop                  // do not retry
+)
+
+// maxPushback is the largest delay a pushback can ask for: the largest
+// whole number of milliseconds a time.Duration holds (about 292 years). A
+// larger value is lowered to it rather than wrapping around.
+const maxPushback = time.Duration(math.MaxInt64/int64(time.Millisecond)) * time.Millisecond
+
+// parsePushback reads the values of the grpc-retry-pushback-ms trailer as
+// gRPC's own retry does (gRFC A6): no value means no pushback; a single
+// value that is a decimal integer, as strconv.ParseInt reads it (an
+// optional sign, then digits), asks to wait that many milliseconds if it is
+// not negative and not to retry at all if it is negative; anything else
+// (malformed, empty, several values) means do not retry. Values beyond
+// maxPushback are lowered to it; no value overflows.
+func parsePushback(vals []string) (time.Duration, pushback) {
+	switch len(vals) {
+	case 0:
+		return 0, pushbackNone
+	case 1:
+	default:
+		return 0, pushbackStop
+	}
+	s := vals[0]
+	neg := false
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg = s[0] == '-'
+		s = s[1:]
+	}
+	if s == "" {
+		return 0, pushbackStop
+	}
+	const maxMs = int64(maxPushback / time.Millisecond)
+	var ms int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, pushbackStop
+		}
+		if ms <= maxMs { // saturate: only whether it exceeds matters then
+			ms = ms*10 + int64(c-'0')
+		}
+	}
+	switch {
+	case neg && ms != 0:
+		return 0, pushbackStop
+	case ms > maxMs:
+		return maxPushback, pushbackDelay
+	}
+	return time.Duration(ms) * time.Millisecond, pushbackDelay
+}
+
+// ended reports whether ctx has ended, or its deadline has passed: gRPC may
+// end a call for the deadline (the server's timer, or its own check of the
+// deadline) before the context's timer has run, so that ctx.Err() is still
+// nil.
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
+}

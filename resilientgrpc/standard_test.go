@@ -1,0 +1,334 @@
+package resilientgrpc_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/breaker"
+	"github.com/cascadeguard/resilience/bulkhead"
+	"github.com/cascadeguard/resilience/resilientgrpc"
+	"github.com/cascadeguard/resilience/retry"
+	"github.com/cascadeguard/resilience/timeout"
+)
+
+func newStandard(t testing.TB, opts ...resilientgrpc.StandardOption) *resilientgrpc.Standard {
+	t.Helper()
+	std, err := resilientgrpc.NewStandard(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return std
+}
+
+// keyPolicies returns the per-key policies of k by key.
+func keyPolicies(t testing.TB, k interface {
+	Range(func(string, resilience.Policy) bool)
+}) map[string]*resilientgrpc.KeyPolicy {
+	t.Helper()
+	got := map[string]*resilientgrpc.KeyPolicy{}
+	k.Range(func(key string, p resilience.Policy) bool {
+		kp, ok := p.(*resilientgrpc.KeyPolicy)
+		if !ok {
+			t.Fatalf("key %q has a %T, want *KeyPolicy", key, p)
+		}
+		got[key] = kp
+		return true
+	})
+	return got
+}
+
+// TestStandardDefaults: the preset keys by method, gives each unary
+// attempt the per-attempt deadline, and streams no deadline and their own
+// bulkhead.
+func TestStandardDefaults(t *testing.T) {
+	var mu sync.Mutex
+	var checkLeft time.Duration
+	var watchHasDeadline bool
+	release := make(chan struct{})
+	h := &healthServer{
+		check: func(ctx context.Context, _ int32) (*healthpb.HealthCheckResponse, error) {
+			d, _ := ctx.Deadline()
+			mu.Lock()
+			checkLeft = time.Until(d)
+			mu.Unlock()
+			return serving(), nil
+		},
+		watch: func(_ *healthpb.HealthCheckRequest, s healthpb.Health_WatchServer, _ int32) error {
+			_, ok := s.Context().Deadline()
+			mu.Lock()
+			watchHasDeadline = ok
+			mu.Unlock()
+			if err := s.Send(serving()); err != nil {
+				return err
+			}
+			<-release
+			return nil
+		},
+	}
+	std := newStandard(t)
+	if std.Budget() == nil {
+		t.Error("Budget() = nil, want the default budget")
+	}
+	client := healthpb.NewHealthClient(dial(t, serve(t, h, nil), std.DialOptions()...))
+	if _, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if checkLeft <= resilientgrpc.DefaultAttemptTimeout-time.Second || checkLeft > resilientgrpc.DefaultAttemptTimeout {
+		t.Errorf("server deadline of a unary call in %v, want about %v", checkLeft, resilientgrpc.DefaultAttemptTimeout)
+	}
+
+	w, err := client.Watch(context.Background(), watchReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	if watchHasDeadline {
+		t.Error("the stream has a deadline, want none")
+	}
+	const check, watch = "/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"
+	unary, streams := keyPolicies(t, std.Keys()), keyPolicies(t, std.StreamKeys())
+	if len(unary) != 1 || unary[check] == nil {
+		t.Fatalf("unary keys %v, want only %s", unary, check)
+	}
+	if len(streams) != 1 || streams[watch] == nil {
+		t.Fatalf("stream keys %v, want only %s", streams, watch)
+	}
+	if got := unary[check].Bulkhead.MaxConcurrent(); got != resilientgrpc.DefaultMaxInFlightPerKey {
+		t.Errorf("bulkhead MaxConcurrent %d, want %d", got, resilientgrpc.DefaultMaxInFlightPerKey)
+	}
+	if got := streams[watch].Bulkhead.InFlight(); got != 1 {
+		t.Errorf("stream bulkhead InFlight %d while the stream is open, want 1", got)
+	}
+	close(release)
+	if _, err := w.Recv(); err != io.EOF {
+		t.Fatalf("Recv: %v, want io.EOF", err)
+	}
+	if got := streams[watch].Bulkhead.InFlight(); got != 0 {
+		t.Errorf("stream bulkhead InFlight %d after the end, want 0", got)
+	}
+	if c := streams[watch].Breaker.Counts(); c.Successes != 1 {
+		t.Errorf("stream breaker counts %+v, want 1 success", c)
+	}
+}
+
+func TestStandardPerTarget(t *testing.T) {
+	std := newStandard(t, resilientgrpc.WithKeyFunc(resilientgrpc.TargetKey))
+	addr := serve(t, &healthServer{}, nil)
+	client := healthpb.NewHealthClient(dial(t, addr, std.DialOptions()...))
+	if _, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := client.Watch(context.Background(), watchReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := recvAll[healthpb.HealthCheckResponse](w); err != io.EOF {
+		t.Fatal(err)
+	}
+	for name, k := range map[string]map[string]*resilientgrpc.KeyPolicy{
+		"unary":  keyPolicies(t, std.Keys()),
+		"stream": keyPolicies(t, std.StreamKeys()),
+	} {
+		if len(k) != 1 || k[addr] == nil {
+			t.Errorf("%s keys %v, want only the target %s", name, k, addr)
+		}
+	}
+}
+
+func TestStandardBadOptions(t *testing.T) {
+	tests := []struct {
+		opt  resilientgrpc.StandardOption
+		want string
+	}{
+		{resilientgrpc.WithOverallTimeout(-time.Second), "WithOverallTimeout(-1s)"},
+		{resilientgrpc.WithAttemptTimeout(0), "WithAttemptTimeout(0s)"},
+		{resilientgrpc.WithBudget(nil), "WithBudget(nil)"},
+		{resilientgrpc.WithMaxKeys(0), "WithMaxKeys(0)"},
+		{resilientgrpc.WithRetry(retry.Config{MaxAttempts: -1}), "WithRetry: retry: MaxAttempts -1"},
+		{resilientgrpc.WithBreaker(breaker.Config{FailureRatio: 1.5}), "WithBreaker: breaker: FailureRatio 1.5"},
+		{resilientgrpc.WithBulkhead(bulkhead.Config{MaxConcurrent: -1}), "WithBulkhead: bulkhead: MaxConcurrent -1"},
+	}
+	for _, tt := range tests {
+		std, err := resilientgrpc.NewStandard(tt.opt)
+		if err == nil || std != nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("NewStandard: %v, %v; want no preset and an error containing %q", std, err, tt.want)
+		}
+	}
+}
+
+// TestStandardBreakerOpens: the per-method breaker opens, and its
+// rejection leaves as Unavailable matching breaker.ErrOpen without a call
+// to the server.
+func TestStandardBreakerOpens(t *testing.T) {
+	h := &healthServer{check: fail(codes.Unavailable)}
+	std := newStandard(t, resilientgrpc.WithoutRetry(), resilientgrpc.WithBreaker(breaker.Config{ConsecutiveFailures: 2}))
+	client := healthpb.NewHealthClient(dial(t, serve(t, h, nil), std.DialOptions()...))
+	for i := range 3 {
+		_, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{})
+		if status.Code(err) != codes.Unavailable || errors.Is(err, breaker.ErrOpen) != (i == 2) {
+			t.Errorf("call %d: %v, want Unavailable, from the breaker only on the third", i+1, err)
+		}
+	}
+	if got := h.checks.Load(); got != 2 {
+		t.Errorf("server calls = %d, want 2", got)
+	}
+	// The stream of another method has a breaker of its own.
+	w, err := client.Watch(context.Background(), watchReq)
+	if err != nil {
+		t.Fatalf("Watch while Check's breaker is open: %v", err)
+	}
+	if _, err := recvAll[healthpb.HealthCheckResponse](w); err != io.EOF {
+		t.Fatal(err)
+	}
+}
+
+// TestStandardRetries: the preset retries Unavailable, within its budget.
+func TestStandardRetries(t *testing.T) {
+	failTwice := func(_ context.Context, n int32) (*healthpb.HealthCheckResponse, error) {
+		if n < 3 {
+			return nil, status.Error(codes.Unavailable, "down")
+		}
+		return serving(), nil
+	}
+	t.Run("no budget", func(t *testing.T) {
+		h := &healthServer{check: failTwice}
+		std := newStandard(t, resilientgrpc.WithRetry(retry.Config{InitialDelay: retry.NoDelay}), resilientgrpc.WithoutBudget())
+		client := healthpb.NewHealthClient(dial(t, serve(t, h, nil), std.DialOptions()...))
+		if _, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		if got := h.checks.Load(); got != 3 {
+			t.Errorf("server calls = %d, want 3", got)
+		}
+	})
+	t.Run("budget", func(t *testing.T) {
+		// A ratio of 1 and no floor: each call earns one retry.
+		budget, err := retry.NewBudget(retry.BudgetConfig{Ratio: 1, MinPerSecond: 1e-9})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := &healthServer{check: failTwice}
+		std := newStandard(t, resilientgrpc.WithRetry(retry.Config{InitialDelay: retry.NoDelay}), resilientgrpc.WithBudget(budget))
+		client := healthpb.NewHealthClient(dial(t, serve(t, h, nil), std.DialOptions()...))
+		_, err = client.Check(context.Background(), &healthpb.HealthCheckRequest{})
+		if status.Code(err) != codes.Unavailable || !errors.Is(err, retry.ErrBudgetExhausted) {
+			t.Errorf("err %v, want Unavailable matching retry.ErrBudgetExhausted", err)
+		}
+		if got := h.checks.Load(); got != 2 {
+			t.Errorf("server calls = %d, want 2", got)
+		}
+		if st := std.Budget().State(); st.Allowed != 1 || st.Rejected != 1 {
+			t.Errorf("budget %+v, want 1 retry allowed and 1 rejected", st)
+		}
+	})
+}
+
+// TestStandardTimeouts: the preset's own timeouts leave as DeadlineExceeded
+// matching timeout.ErrTimeout, named after the one that fired, and are not
+// retried; a per-attempt timeout is a failure for the breaker.
+func TestStandardTimeouts(t *testing.T) {
+	tests := []struct {
+		name     string
+		opts     []resilientgrpc.StandardOption
+		want     string
+		failures uint32 // the overall timeout ends the breaker's context too: neutral
+	}{
+		{"attempt", []resilientgrpc.StandardOption{resilientgrpc.WithAttemptTimeout(20 * time.Millisecond)}, "attempt", 1},
+		{"overall", []resilientgrpc.StandardOption{resilientgrpc.WithOverallTimeout(20 * time.Millisecond)}, "overall", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := &healthServer{check: hang(nil)}
+			std := newStandard(t, append(tt.opts, resilientgrpc.WithBreaker(breaker.Config{ConsecutiveFailures: 100}))...)
+			client := healthpb.NewHealthClient(dial(t, serve(t, h, nil), std.DialOptions()...))
+			_, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{})
+			var terr *timeout.Error
+			if status.Code(err) != codes.DeadlineExceeded || !errors.As(err, &terr) || terr.Name != tt.want {
+				t.Fatalf("err %v, want DeadlineExceeded from a *timeout.Error named %q", err, tt.want)
+			}
+			if !errors.Is(err, timeout.ErrTimeout) {
+				t.Errorf("errors.Is(err, timeout.ErrTimeout) = false")
+			}
+			if got := h.checks.Load(); got != 1 {
+				t.Errorf("server calls = %d, want 1", got)
+			}
+			kp := keyPolicies(t, std.Keys())["/grpc.health.v1.Health/Check"]
+			if c := kp.Breaker.Counts(); c.Failures != tt.failures || c.Requests != 1 {
+				t.Errorf("breaker counts %+v, want 1 outcome, %d failures", c, tt.failures)
+			}
+		})
+	}
+}
+
+// TestOneDeadlineAcrossAttempts: attempts share one overall deadline, and
+// each gets the earlier of its own timeout and what remains of it; the
+// retry starts no attempt after it. Both with timeout policies around the
+// interceptor's op and with the preset's own timeouts.
+func TestOneDeadlineAcrossAttempts(t *testing.T) {
+	retryDeadline := resilientgrpc.WithRetryableCodes(codes.Unavailable, codes.DeadlineExceeded)
+	tests := []struct {
+		name      string
+		intercept func(t *testing.T) grpc.UnaryClientInterceptor
+	}{
+		{"policies", func(t *testing.T) grpc.UnaryClientInterceptor {
+			overall, _ := timeout.New(timeout.Config{Duration: time.Second})
+			perAttempt, _ := timeout.New(timeout.Config{Duration: 400 * time.Millisecond})
+			p := resilience.Chain(overall, newRetry(t, retry.Config{MaxAttempts: 10}), perAttempt)
+			return resilientgrpc.UnaryClientInterceptor(p, retryDeadline)
+		}},
+		{"standard", func(t *testing.T) grpc.UnaryClientInterceptor {
+			return newStandard(t,
+				resilientgrpc.WithOverallTimeout(time.Second),
+				resilientgrpc.WithAttemptTimeout(400*time.Millisecond),
+				resilientgrpc.WithRetry(retry.Config{MaxAttempts: 10, InitialDelay: retry.NoDelay}),
+				resilientgrpc.WithoutBudget(),
+				retryDeadline,
+			).UnaryClientInterceptor()
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				intercept := tt.intercept(t)
+				var left []time.Duration
+				invoker := func(ctx context.Context, _ string, _, _ any, _ *grpc.ClientConn, _ ...grpc.CallOption) error {
+					d, _ := ctx.Deadline()
+					left = append(left, time.Until(d))
+					<-ctx.Done()
+					return status.FromContextError(ctx.Err()).Err()
+				}
+				start := time.Now()
+				err := intercept(context.Background(), "/svc/Method", nil, nil, nil, invoker)
+				if got := time.Since(start); got != time.Second {
+					t.Errorf("the call took %v, want the overall 1s", got)
+				}
+				want := []time.Duration{400 * time.Millisecond, 400 * time.Millisecond, 200 * time.Millisecond}
+				if len(left) != len(want) {
+					t.Fatalf("attempt deadlines %v, want %v", left, want)
+				}
+				for i := range want {
+					if left[i] != want[i] {
+						t.Errorf("attempt %d had %v, want %v", i+1, left[i], want[i])
+					}
+				}
+				if status.Code(err) != codes.DeadlineExceeded || !errors.Is(err, timeout.ErrTimeout) {
+					t.Errorf("err %v, want DeadlineExceeded matching timeout.ErrTimeout", err)
+				}
+			})
+		})
+	}
+}

@@ -1,0 +1,276 @@
+package resilientgrpc
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/keyed"
+	"github.com/cascadeguard/resilience/timeout"
+)
+
+// UnaryClientInterceptor returns a gRPC unary client interceptor that runs
+// each call under p:
+//
+//	conn, err := grpc.NewClient(target, creds,
+//		grpc.WithChainUnaryInterceptor(resilientgrpc.UnaryClientInterceptor(p)))
+//
+// Each attempt invokes the call with the context the policy gives it, so
+// timeouts in p bound the attempt and the whole call. The op's error is
+// classified by status code (see the package documentation) and carries
+// the server's pushback; the interceptor's error is a status error (see
+// [Error]). A nil p returns an interceptor that invokes the call directly.
+//
+// p must not run the op concurrently with itself: the attempts share the
+// caller's reply message.
+func UnaryClientInterceptor(p resilience.Policy, opts ...Option) grpc.UnaryClientInterceptor {
+	if p == nil {
+		return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			return invoker(ctx, method, req, reply, cc, opts...)
+		}
+	}
+	return newInterceptor(p, nil, opts).unary
+}
+
+// interceptor is what the unary and stream interceptors share: the policy,
+// the options and, for the standard preset, the per-key instances that run
+// inside the policy.
+type interceptor struct {
+	policy resilience.Policy
+	keys   *keyed.Keyed // nil: no per-key instances
+	opts   options
+	calls  sync.Pool // of *unaryCall
+
+	// The standard preset's timeouts of unary calls; 0: none.
+	overall, attempt time.Duration
+}
+
+func newInterceptor(p resilience.Policy, keys *keyed.Keyed, opts []Option) *interceptor {
+	ic := &interceptor{policy: p, keys: keys, opts: newOptions(opts)}
+	ic.calls.New = func() any { return ic.newCall() }
+	return ic
+}
+
+// unaryCall holds one unary call's state. It is pooled, and its ops are
+// method values bound once, so that a call that succeeds allocates nothing
+// here.
+type unaryCall struct {
+	ic      *interceptor
+	ctx     context.Context // the caller's
+	pctx    context.Context // the policy's: the caller's, or the overall timeout's
+	method  string
+	req     any
+	reply   any
+	cc      *grpc.ClientConn
+	invoker grpc.UnaryInvoker
+
+	opts     []grpc.CallOption // the caller's options but OnFinish, then trailer
+	onFinish []func(error)     // the caller's OnFinish callbacks, called once
+	md       metadata.MD       // the attempt's trailer
+	trailer  grpc.CallOption   // grpc.Trailer(&md)
+	keyed    resilience.Policy // the key's instance (preset)
+
+	attempt      func(context.Context) error // bound to run
+	keyedAttempt func(context.Context) error // bound to runKeyed
+	overall      lazyDeadline                // the preset's overall deadline
+}
+
+func (ic *interceptor) newCall() *unaryCall {
+	c := &unaryCall{ic: ic}
+	c.trailer = grpc.Trailer(&c.md)
+	c.attempt = c.run
+	c.keyedAttempt = c.runKeyed
+	return c
+}
+
+func (ic *interceptor) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	c := ic.calls.Get().(*unaryCall)
+	c.ctx, c.method, c.req, c.reply, c.cc, c.invoker = ctx, method, req, reply, cc, invoker
+	c.opts, c.onFinish = splitOptions(c.opts[:0], c.onFinish[:0], opts)
+	c.opts = append(c.opts, c.trailer)
+
+	var err error
+	pctx := ctx
+	switch {
+	case ic.keys != nil:
+		c.keyed, err = ic.keys.Policy(ic.opts.keyFunc(method, cc))
+	case ic.opts.withKey != nil:
+		if pctx = ic.opts.withKey(ctx, ic.opts.keyFunc(method, cc)); pctx == nil {
+			pctx = ctx
+		}
+	}
+	if err == nil {
+		err = c.policyDo(pctx)
+	}
+	err = exit(ctx, err)
+	for _, f := range c.onFinish {
+		f(err)
+	}
+
+	// A panic skips this: the call is then simply not reused.
+	clear(c.opts)
+	clear(c.onFinish)
+	c.ctx, c.pctx, c.req, c.reply, c.cc, c.invoker, c.keyed, c.md = nil, nil, nil, nil, nil, nil, nil, nil
+	ic.calls.Put(c)
+	return err
+}
+
+// policyDo runs the policy around the attempts, under the key's policy if
+// there is one, and under the preset's overall timeout if there is one.
+func (c *unaryCall) policyDo(ctx context.Context) error {
+	op := c.attempt
+	if c.keyed != nil {
+		op = c.keyedAttempt
+	}
+	d := c.ic.overall
+	if d <= 0 {
+		c.pctx = ctx
+		return c.ic.policy.Do(ctx, op)
+	}
+	deadline := time.Now().Add(d)
+	if cd, ok := ctx.Deadline(); ok && !cd.After(deadline) {
+		// The caller's deadline comes first: ours could never fire.
+		c.pctx = ctx
+		return c.ic.policy.Do(ctx, op)
+	}
+	c.overall.init(ctx, deadline)
+	c.pctx = &c.overall
+	err := c.ic.policy.Do(&c.overall, op)
+	fired := err != nil && ctx.Err() == nil && !time.Now().Before(deadline)
+	c.overall.end()
+	if fired {
+		return &timeout.Error{Name: overallTimeoutName, Duration: d, Err: err}
+	}
+	return err
+}
+
+func (c *unaryCall) runKeyed(ctx context.Context) error {
+	return c.keyed.Do(ctx, c.attempt)
+}
+
+// run is one attempt, under the preset's per-attempt timeout if there is
+// one.
+func (c *unaryCall) run(actx context.Context) error {
+	lazy := actx == context.Context(&c.overall)
+	if c.ic.attempt <= 0 && !lazy {
+		return c.invokeOnce(actx)
+	}
+	// The attempt's deadline: the per-attempt timeout's (own), or the
+	// overall one if it comes first.
+	base, deadline, own := actx, time.Time{}, false
+	if c.ic.attempt > 0 {
+		deadline, own = time.Now().Add(c.ic.attempt), true
+	}
+	if lazy {
+		// The policies passed the overall context on unchanged: derive
+		// the attempt's context from its parent, with the overall
+		// deadline, so that the overall context needs no timer.
+		base = c.overall.parent
+		if !own || c.overall.deadline.Before(deadline) {
+			deadline, own = c.overall.deadline, false
+		}
+	}
+	if cd, ok := base.Deadline(); ok && !cd.After(deadline) {
+		return c.invokeOnce(base)
+	}
+	tctx, cancel := context.WithDeadline(base, deadline)
+	err := c.invokeOnce(tctx)
+	// The deadline may have passed before the context's timer ran: gRPC
+	// then reports DeadlineExceeded while tctx.Err() is still nil.
+	fired := own && err != nil && base.Err() == nil && (tctx.Err() != nil || !time.Now().Before(deadline))
+	cancel()
+	if fired {
+		return &timeout.Error{Name: attemptTimeoutName, Duration: c.ic.attempt, Err: err}
+	}
+	return err
+}
+
+func (c *unaryCall) invokeOnce(actx context.Context) error {
+	c.md = nil
+	err := c.invoker(actx, c.method, c.req, c.reply, c.cc, c.opts...)
+	if err == nil {
+		return nil
+	}
+	return c.ic.opts.classify(c.pctx, err, c.md, true)
+}
+
+// lazyDeadline is the context the policy gets under the preset's overall
+// timeout: its parent (the caller's context) with the overall deadline. It
+// makes a timer only when someone waits on Done (a retry's backoff wait, a
+// bulkhead's queue); the attempts carry the overall deadline in their own
+// contexts. It lives in a pooled unaryCall, for the length of one call.
+type lazyDeadline struct {
+	parent   context.Context
+	deadline time.Time
+
+	mu     sync.Mutex
+	ctx    context.Context // made by the first Done
+	cancel context.CancelFunc
+}
+
+func (l *lazyDeadline) init(parent context.Context, deadline time.Time) {
+	l.parent, l.deadline = parent, deadline
+}
+
+// end releases the timer, if one was made, and the parent.
+func (l *lazyDeadline) end() {
+	l.mu.Lock()
+	if l.cancel != nil {
+		l.cancel()
+	}
+	l.parent, l.ctx, l.cancel = nil, nil, nil
+	l.mu.Unlock()
+}
+
+func (l *lazyDeadline) Deadline() (time.Time, bool) { return l.deadline, true }
+
+func (l *lazyDeadline) Done() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ctx == nil {
+		l.ctx, l.cancel = context.WithDeadline(l.parent, l.deadline)
+	}
+	return l.ctx.Done()
+}
+
+// Err reports the parent's error, or DeadlineExceeded once the deadline has
+// passed. Before Done is called there is no channel whose state it could
+// contradict; after, it is the timer's context's error.
+func (l *lazyDeadline) Err() error {
+	l.mu.Lock()
+	ctx := l.ctx
+	l.mu.Unlock()
+	if ctx != nil {
+		return ctx.Err()
+	}
+	if err := l.parent.Err(); err != nil {
+		return err
+	}
+	if !time.Now().Before(l.deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+func (l *lazyDeadline) Value(key any) any { return l.parent.Value(key) }
+
+// splitOptions appends the caller's call options to opts, except the
+// OnFinish callbacks, which it appends to fin: the interceptor calls those
+// once with the call's final error, where gRPC would call them once per
+// attempt.
+func splitOptions(opts []grpc.CallOption, fin []func(error), from []grpc.CallOption) ([]grpc.CallOption, []func(error)) {
+	for _, o := range from {
+		if f, ok := o.(grpc.OnFinishCallOption); ok {
+			if f.OnFinish != nil {
+				fin = append(fin, f.OnFinish)
+			}
+			continue
+		}
+		opts = append(opts, o)
+	}
+	return opts, fin
+}
