@@ -1,6 +1,7 @@
 package resilience
 
 import (
+	"context"
 	"errors"
 	"time"
 )
@@ -117,4 +118,19 @@ func RetryAfter(err error) (d time.Duration, ok bool) {
 		return false
 	})
 	return d, ok
+}
+
+// ContextDone reports whether ctx has ended or its deadline has passed. It
+// differs from ctx.Err() != nil in the instant between a deadline passing and
+// the context's timer firing: a transport that saw the deadline first (gRPC
+// sends it to the server, which enforces it) can fail with DeadlineExceeded
+// while ctx.Err() is still nil. Policies use it to tell the caller's own
+// deadline (a neutral outcome) from the dependency's failure. It reads the
+// clock only when ctx has a deadline and has not ended yet.
+func ContextDone(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }

@@ -321,3 +321,31 @@ func TestErrorHelpersDoNotAllocate(t *testing.T) {
 		t.Errorf("RetryAfter+IsNeutral allocate %v times per call, want 0", n)
 	}
 }
+
+// pastDeadline is a context whose deadline has passed but whose timer has
+// not fired yet: Err is still nil.
+type pastDeadline struct{ context.Context }
+
+func (pastDeadline) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
+
+func TestContextDone(t *testing.T) {
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	later, cancelLater := context.WithTimeout(context.Background(), time.Hour)
+	defer cancelLater()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		want bool
+	}{
+		{"background", context.Background(), false},
+		{"canceled", canceled, true},
+		{"deadline ahead", later, false},
+		{"deadline passed, timer not fired", pastDeadline{context.Background()}, true},
+	}
+	for _, tt := range tests {
+		if got := resilience.ContextDone(tt.ctx); got != tt.want {
+			t.Errorf("ContextDone(%s) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
