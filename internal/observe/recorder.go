@@ -368,13 +368,17 @@ func (r *Recorder) done(ctx context.Context, s Stamp, o Outcome) {
 // takes the place of Start and Done. A successful call with no SDK present
 // costs one load and one comparison.
 func (r *Recorder) Record(ctx context.Context, o Outcome, d time.Duration) {
-	if r == nil || (o == Success && !r.live.Load()) {
-		return
+	// Written to stay within the inlining budget: the nil check for
+	// outcomes other than Success is in record.
+	if o != Success || (r != nil && r.live.Load()) {
+		r.record(ctx, o, d)
 	}
-	r.record(ctx, o, d)
 }
 
 func (r *Recorder) record(ctx context.Context, o Outcome, d time.Duration) {
+	if r == nil {
+		return
+	}
 	if o >= numOutcomes {
 		o = Failure
 	}
@@ -551,14 +555,19 @@ func (r *Recorder) StateChanged(ctx context.Context, from, to BreakerState) {
 // a call but let it through: one resilience.breaker.shadow_rejections and a
 // resilience.breaker.rejected span event with resilience.breaker.shadow
 // true.
-func (r *Recorder) ShadowRejected(ctx context.Context) {
+func (r *Recorder) ShadowRejected(ctx context.Context, extra ...attribute.KeyValue) {
 	if r == nil {
 		return
 	}
 	if r.refresh(ctx) {
 		r.shadowRejections.Add(ctx, 1, r.baseAdd...)
 	}
-	r.event(ctx, EventBreakerRejected, []attribute.KeyValue{attribute.Bool(AttrBreakerShadow, true)})
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		return
+	}
+	attrs := make([]attribute.KeyValue, 0, len(extra)+1)
+	attrs = append(attrs, attribute.Bool(AttrBreakerShadow, true))
+	r.event(ctx, EventBreakerRejected, append(attrs, extra...))
 }
 
 // Log writes one record through the policy's logger, with the policy's
