@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cascadeguard/resilience/breaker"
+	"github.com/cascadeguard/resilience/internal/observe/observetest"
 )
 
 // TestZeroAllocs holds the hot paths to zero allocations (the benchmarks
@@ -24,6 +25,12 @@ func TestZeroAllocs(t *testing.T) {
 	forced := mustNew(t, breaker.Config{Mode: breaker.ModeForcedOpen})
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
+	// The same with an SDK recording for real: measurements use prebuilt
+	// attribute sets.
+	sdk := observetest.New(t)
+	sdkClosed := mustNew(t, breaker.Config{SlowCall: time.Hour, Telemetry: sdk.Settings("k")})
+	sdkOpen := mustNew(t, breaker.Config{ConsecutiveFailures: 1, OpenFor: time.Hour, Telemetry: sdk.Settings("k")})
+	tripOpen(t, sdkOpen)
 
 	for _, tc := range []struct {
 		name string
@@ -35,6 +42,9 @@ func TestZeroAllocs(t *testing.T) {
 		{"shadow would-reject", func() { _ = shadow.Do(ctx, succeed) }},
 		{"caller cancelled", func() { _ = closed.Do(cancelled, func(ctx context.Context) error { return ctx.Err() }) }},
 		{"State Counts Retain", func() { _, _, _ = open.State(), open.Counts(), open.Retain() }},
+		{"success, SDK", func() { _ = sdkClosed.Do(ctx, succeed) }},
+		{"failure, SDK", func() { _ = sdkClosed.Do(ctx, fail) }},
+		{"reject while open, SDK", func() { _ = sdkOpen.Do(ctx, succeed) }},
 	} {
 		if got := testing.AllocsPerRun(1000, tc.f); got != 0 {
 			t.Errorf("%s: %v allocs per call, want 0", tc.name, got)

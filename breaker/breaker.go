@@ -57,6 +57,24 @@
 // rejections but lets every call through. [Breaker.Allow] is the two-step
 // form of [Breaker.Do] for adapters that cannot wrap a call in a function,
 // such as gRPC streams.
+//
+// # Telemetry
+//
+// By default a breaker reports through the global OpenTelemetry meter
+// provider (Config.Telemetry configures it; package telemetry's
+// INSTRUMENTS.md has the reference): resilience.calls and
+// resilience.call.duration for every call it let run, by outcome (success;
+// failure, slow calls and panics included; neutral) and for every rejection
+// (outcome rejected, duration zero); the resilience.breaker.state gauge
+// (0 closed, 1 half-open, 2 open, as [Breaker.State] reports it, though
+// reading it delivers no state change);
+// resilience.breaker.transitions for each state change; and, in shadow mode,
+// resilience.breaker.shadow_rejections. A rejection, or in shadow mode a
+// would-be rejection, adds a resilience.breaker.rejected event to the span
+// in the caller's context. With Config.Telemetry.Logger set, each state
+// change is logged (Warn when the breaker opens, Info otherwise); nothing is
+// logged per call. With no SDK installed, this costs the success path one
+// atomic load. [Breaker.Status] is the breaker's entry on a status page.
 package breaker
 
 import (
@@ -69,6 +87,8 @@ import (
 	"time"
 
 	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/internal/observe"
+	"github.com/cascadeguard/resilience/telemetry"
 )
 
 // Breaker is a circuit breaker and a [resilience.Policy]. See the package
@@ -89,6 +109,9 @@ type Breaker struct {
 	epoch time.Time // origin of b.now, with a monotonic reading
 
 	openErr, halfOpenErr error // returned on rejection; never allocated per call
+
+	rec *observe.Recorder // nil when telemetry is disabled; see observe.go
+	key string            // Config.Telemetry.Key, sanitized, for Status
 
 	mu          sync.Mutex
 	state       State
@@ -130,8 +153,9 @@ const (
 )
 
 var (
-	_ resilience.Policy   = (*Breaker)(nil)
-	_ resilience.Retainer = (*Breaker)(nil)
+	_ resilience.Policy        = (*Breaker)(nil)
+	_ resilience.Retainer      = (*Breaker)(nil)
+	_ telemetry.StatusReporter = (*Breaker)(nil)
 )
 
 // New returns a Breaker for cfg, or an error naming the bad field and value.
@@ -156,6 +180,13 @@ func New(cfg Config) (*Breaker, error) {
 		b.state = StateClosed
 	}
 	b.publish()
+	b.rec = observe.NewRecorder(observe.KindBreaker, s.name, cfg.Telemetry)
+	b.key = observe.SanitizeKey(cfg.Telemetry.Key)
+	// The gauge reports what State would, without State's side effect: see
+	// peekState. The closure and the recorder form a cycle with b that the
+	// garbage collector frees as a whole; the meter holds the recorder only
+	// weakly.
+	b.rec.ObserveState(func() observe.BreakerState { return observe.BreakerState(b.peekState()) })
 	return b, nil
 }
 
@@ -466,6 +497,22 @@ func (b *Breaker) State() State {
 	b.mu.Unlock()
 	if flush {
 		b.flush()
+	}
+	return s
+}
+
+// peekState returns what State would return, without moving an open breaker
+// whose time is up to half-open: it takes no lock and delivers no state
+// change. The state gauge reads it, from inside the metric SDK's collection,
+// where the SDK holds its own lock: a state change delivered there would run
+// OnStateChange under that lock, and a hook that builds a policy on the
+// same provider (a keyed factory) would deadlock. The change is delivered by
+// the next call or State instead.
+func (b *Breaker) peekState() State {
+	w := b.word.Load()
+	s := State(w & stateBits)
+	if s == StateOpen && Mode(w>>modeShift&3) != ModeForcedOpen && b.now() >= b.openUntil.Load() {
+		return StateHalfOpen
 	}
 	return s
 }

@@ -1030,3 +1030,28 @@ func TestConcurrentUse(t *testing.T) {
 		wg.Wait()
 	})
 }
+
+// pastDeadline is a context whose deadline has passed but whose timer has
+// not fired yet: Err is still nil.
+type pastDeadline struct{ context.Context }
+
+func (pastDeadline) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
+
+// Regression: a call failed by the caller's own deadline is neutral even in
+// the instant before the caller's context timer fires (gRPC reports the
+// deadline from the server first).
+func TestCallerDeadlinePassedBeforeTimerIsNeutral(t *testing.T) {
+	b, err := breaker.New(breaker.Config{ConsecutiveFailures: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = b.Do(pastDeadline{context.Background()}, func(context.Context) error {
+		return context.DeadlineExceeded
+	})
+	if got := b.State(); got != breaker.StateClosed {
+		t.Errorf("state after a caller-deadline failure: got %v, want closed", got)
+	}
+	if c := b.Counts(); c.Failures != 0 || c.Neutral != 1 {
+		t.Errorf("counts: got %+v, want 0 failures and 1 neutral", c)
+	}
+}

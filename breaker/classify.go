@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/internal/observe"
 )
 
 // outcome is how a completed call counts.
@@ -18,7 +19,20 @@ const (
 	outcomeNeutral
 )
 
-// String names the outcome as telemetry does.
+// telemetry maps the breaker's outcome to the telemetry outcome: a slow call
+// is a failure.
+func (o outcome) telemetry() observe.Outcome {
+	switch o {
+	case outcomeSuccess:
+		return observe.Success
+	case outcomeNeutral:
+		return observe.Neutral
+	}
+	return observe.Failure // failure, slow
+}
+
+// String names the outcome (telemetry reports slow calls as failures; see
+// telemetry).
 func (o outcome) String() string {
 	switch o {
 	case outcomeSuccess:
@@ -40,9 +54,9 @@ func (b *Breaker) classify(ctx context.Context, err error, d time.Duration, slow
 		}
 		return outcomeSuccess
 	}
-	// The caller gave up, or another policy refused: nothing is known about
-	// the dependency.
-	if ctx.Err() != nil || errors.Is(err, resilience.ErrRejected) {
+	// The caller gave up (or its deadline passed a moment before its timer
+	// fired), or another policy refused: nothing is known about the dependency.
+	if resilience.ContextDone(ctx) || errors.Is(err, resilience.ErrRejected) {
 		return outcomeNeutral
 	}
 	if f := b.cfg.isFailure; f != nil {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/cascadeguard/resilience/telemetry"
 )
 
 // Defaults used by [New] for the zero values of [Config] fields.
@@ -93,7 +95,9 @@ type Config struct {
 	// outside any lock of the breaker: it may call any method of the
 	// breaker. It runs on the goroutine of a caller of the breaker (the one
 	// whose call caused the change, or one that was delivering changes
-	// already), so it must be quick.
+	// already; State and Status, which a status page calls, move an open
+	// breaker whose time is up to half-open, while the metrics collection of
+	// the state gauge never does), so it must be quick.
 	OnStateChange func(name string, from, to State)
 
 	// OnShadowReject, if set, is called in ModeShadow each time the breaker
@@ -104,6 +108,11 @@ type Config struct {
 
 	// Mode is the initial mode. The zero value is ModeNormal.
 	Mode Mode
+
+	// Telemetry configures the policy's metrics, span events and logs. The
+	// zero value reports to the global OpenTelemetry providers; see package
+	// telemetry and its INSTRUMENTS.md.
+	Telemetry telemetry.Settings
 }
 
 // settings is a validated Config with defaults applied.

@@ -2,11 +2,13 @@ package keyed_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/breaker"
 	"github.com/cascadeguard/resilience/keyed"
 )
 
@@ -113,4 +115,30 @@ func ExampleKeyFrom() {
 	key, ok := keyed.KeyFrom(ctx)
 	fmt.Println(key, ok)
 	// Output: inventory:443 true
+}
+
+// The factory passes each instance its key for telemetry (the
+// resilience.key attribute, sanitized and capped), and Status lists the
+// instances for a status page.
+func Example_telemetry() {
+	cfg := breaker.Config{Name: "upstream", ConsecutiveFailures: 1}
+	perHost, err := keyed.New(keyed.Config{Name: "per-host"}, func(host string) (resilience.Policy, error) {
+		c := cfg // Configs are plain values
+		c.Telemetry.Key = host
+		return breaker.New(c)
+	})
+	if err != nil {
+		panic(err)
+	}
+	call := func(host string, err error) {
+		_ = perHost.Do(keyed.WithKey(context.Background(), host), func(context.Context) error { return err })
+	}
+	call("inventory.example:443", nil)
+	call("billing.example:443", errors.New("503"))
+	for _, in := range perHost.Status().Instances {
+		fmt.Println(in.Kind, in.Name, in.Key, in.Breaker.State)
+	}
+	// Output:
+	// breaker upstream billing.example:443 open
+	// breaker upstream inventory.example:443 closed
 }

@@ -7,11 +7,12 @@
 // use, and runs the call under it:
 //
 //	perHost, err := keyed.New(keyed.Config{Name: "per-host"}, func(host string) (resilience.Policy, error) {
-//		br, err := breaker.New(breaker.Config{Name: "upstream"})
+//		tel := telemetry.Settings{Key: host} // the instance's resilience.key
+//		br, err := breaker.New(breaker.Config{Name: "upstream", Telemetry: tel})
 //		if err != nil {
 //			return nil, err
 //		}
-//		bh, err := bulkhead.New(bulkhead.Config{Name: "upstream", MaxConcurrent: 64})
+//		bh, err := bulkhead.New(bulkhead.Config{Name: "upstream", MaxConcurrent: 64, Telemetry: tel})
 //		if err != nil {
 //			return nil, err
 //		}
@@ -32,6 +33,31 @@
 // and reports Retain() == true (an open circuit breaker), is never evicted,
 // so its state survives. Eviction happens during calls, without a background
 // goroutine.
+//
+// # Telemetry
+//
+// A Keyed records no metrics of its own: its instances do, and each needs
+// its key to tell its series from its siblings'. The factory passes it in the
+// Config it builds the instance from, as Telemetry.Key; with a Config shared
+// by all keys, copy it first:
+//
+//	func(key string) (resilience.Policy, error) {
+//		c := breakerCfg // a breaker.Config, a plain value
+//		c.Telemetry.Key = key
+//		return breaker.New(c)
+//	}
+//
+// The key becomes the resilience.key attribute of the instance's metrics,
+// span events and state-change logs. Keys may come from untrusted input, and
+// that is safe: package telemetry sanitizes them (a URL is reduced to its
+// host, never its path, query or user information) and caps their number
+// per process (the first 100 keys per policy name and 2000 in all get their
+// own series, later ones are reported as "_other"). The overflow instance is
+// built with the key [OverflowKey], which is that same "_other". An evicted
+// instance needs no clean-up: its gauges stop once it has been freed.
+//
+// [Keyed.Status] reports every instance's status for a status page
+// (telemetry.StatusHandler): register the Keyed, not its instances.
 package keyed
 
 import (
@@ -44,6 +70,7 @@ import (
 	"time"
 
 	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/telemetry"
 )
 
 // Defaults for the zero fields of [Config].
@@ -104,15 +131,18 @@ type Config struct {
 	// OnEvict, if not nil, is called with the key and policy of each evicted
 	// instance, after the eviction, in the goroutine of the call to the Keyed
 	// that evicted it and with no lock held: it may call the Keyed. Use it to
-	// release what a factory acquired (telemetry registrations, for
-	// instance). It must be quick and must not panic.
+	// release what a factory acquired outside the instance (an entry in a
+	// registry of its own, for instance); the instance's metrics need
+	// nothing. It must be quick and must not panic.
 	OnEvict func(key string, p resilience.Policy)
 }
 
 // Factory builds the instance for a key. The key is at most
 // [Config.MaxKeyLen] bytes long and, when keys come from requests, chosen by
-// whoever sends them: do not log it, and keep it out of telemetry attributes
-// unless their cardinality is bounded some other way.
+// whoever sends them: do not log it or make it a telemetry attribute
+// yourself. To label the instance's telemetry with it, set it as
+// Telemetry.Key in the instance's Config (see Telemetry in the package
+// documentation), which sanitizes it and bounds the number of keys.
 //
 // A Factory runs with the Keyed's internal lock held, once per key and
 // instance, and never concurrently with itself: keep it fast and
@@ -132,7 +162,8 @@ type Factory func(key string) (resilience.Policy, error)
 // Keyed.
 //
 // A Keyed is safe for concurrent use. Its zero value is not usable: its Do
-// and Policy return an error. Build one with [New].
+// and Policy return an error (its Status reports no instances). Build one
+// with [New].
 type Keyed struct {
 	name       string
 	factory    Factory
@@ -161,7 +192,10 @@ type Keyed struct {
 	credit int
 }
 
-var _ resilience.Policy = (*Keyed)(nil)
+var (
+	_ resilience.Policy        = (*Keyed)(nil)
+	_ telemetry.StatusReporter = (*Keyed)(nil)
+)
 
 // New returns a Keyed that builds instances with factory, or an error naming
 // the bad field and value.

@@ -4,6 +4,19 @@
 // and one innermost to bound each attempt:
 //
 //	overall timeout → retry → breaker → bulkhead → per-attempt timeout → call
+//
+// # Telemetry
+//
+// By default a Timeout reports through the global OpenTelemetry meter
+// provider (Config.Telemetry configures it; package telemetry's
+// INSTRUMENTS.md has the reference): resilience.calls and
+// resilience.call.duration for every call, by outcome (timeout when its own
+// deadline ended the call; success; neutral when the caller's context ended
+// or the error is a client error or another policy's rejection; timeout
+// too for an error that reports Timeout() true; failure otherwise). When
+// its deadline ends a call, it adds a resilience.timeout event to the span
+// in the caller's context. With no SDK installed, this costs a call one
+// atomic load. [Timeout.Status] is the policy's entry on a status page.
 package timeout
 
 import (
@@ -12,6 +25,8 @@ import (
 	"time"
 
 	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/internal/observe"
+	"github.com/cascadeguard/resilience/telemetry"
 )
 
 // ErrTimeout is matched, under [errors.Is], by the error a [Timeout] returns
@@ -38,6 +53,11 @@ type Config struct {
 	// Duration is how long a call may run. It must be positive: there is no
 	// sensible default for a deadline.
 	Duration time.Duration
+
+	// Telemetry configures the policy's metrics, span events and logs. The
+	// zero value reports to the global OpenTelemetry providers; see package
+	// telemetry and its INSTRUMENTS.md.
+	Telemetry telemetry.Settings
 }
 
 // Timeout is a [resilience.Policy] that gives each call a context which ends
@@ -53,9 +73,14 @@ type Config struct {
 type Timeout struct {
 	name string
 	d    time.Duration
+	rec  *observe.Recorder // nil when telemetry is disabled
+	key  string            // Config.Telemetry.Key, sanitized, for Status
 }
 
-var _ resilience.Policy = (*Timeout)(nil)
+var (
+	_ resilience.Policy        = (*Timeout)(nil)
+	_ telemetry.StatusReporter = (*Timeout)(nil)
+)
 
 // New returns a Timeout for cfg, or an error naming the bad field.
 func New(cfg Config) (*Timeout, error) {
@@ -66,7 +91,12 @@ func New(cfg Config) (*Timeout, error) {
 	if name == "" {
 		name = "timeout"
 	}
-	return &Timeout{name: name, d: cfg.Duration}, nil
+	return &Timeout{
+		name: name,
+		d:    cfg.Duration,
+		rec:  observe.NewRecorder(observe.KindTimeout, name, cfg.Telemetry),
+		key:  observe.SanitizeKey(cfg.Telemetry.Key),
+	}, nil
 }
 
 // Name returns the policy's name.
@@ -82,20 +112,40 @@ func (t *Timeout) Duration() time.Duration { return t.d }
 // caller's own context ended first (cancelled, or its earlier deadline
 // passed), op's error is returned unchanged. If op succeeds, Do returns nil
 // even when the deadline fired meanwhile.
+//
+// Telemetry sees the call's outcome through the caller's ctx: a call that
+// the caller's own deadline ended is neutral, not a timeout of this policy.
 func (t *Timeout) Do(ctx context.Context, op func(context.Context) error) error {
+	s := t.rec.Start(ctx)
 	deadline := time.Now().Add(t.d)
 	if d, ok := ctx.Deadline(); ok && !d.After(deadline) {
 		// The caller's deadline comes first: ours could never fire.
-		return op(ctx)
+		err := op(ctx)
+		t.rec.Done(ctx, s, observe.Classify(ctx, err))
+		return err
 	}
 	tctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel() // also when op panics: the timer must not outlive the call
 	err := op(tctx)
-	fired := err != nil && ctx.Err() == nil && tctx.Err() != nil
-	cancel()
+	// Our deadline may have passed a moment before its timer fired: a
+	// transport that enforces deadlines itself (gRPC) can report it first.
+	fired := err != nil && (tctx.Err() != nil || !time.Now().Before(deadline)) && !resilience.ContextDone(ctx)
 	if fired {
+		t.rec.TimedOut(ctx, s, t.d) // outcome timeout and the resilience.timeout event
 		return &Error{Name: t.name, Duration: t.d, Err: err}
 	}
+	t.rec.Done(ctx, s, observe.Classify(ctx, err))
 	return err
+}
+
+// Status reports the configured duration, for [telemetry.StatusHandler].
+func (t *Timeout) Status() telemetry.Status {
+	return telemetry.Status{
+		Kind:    string(observe.KindTimeout),
+		Name:    t.name,
+		Key:     t.key,
+		Timeout: &telemetry.TimeoutStatus{Seconds: t.d.Seconds()},
+	}
 }
 
 // Error is the error a [Timeout] returns when its deadline ended a call. It

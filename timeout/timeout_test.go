@@ -197,3 +197,22 @@ func TestDefaultName(t *testing.T) {
 		t.Errorf("default name %q, want %q", q.Name(), "timeout")
 	}
 }
+
+// Regression: a transport that enforces the deadline itself (gRPC) can fail
+// the call the instant the deadline passes, before the context's timer has
+// fired; that is still our timeout.
+func TestDeadlineSeenBeforeTimerFires(t *testing.T) {
+	p := mustNew(t, time.Millisecond)
+	serverErr := errors.New("rpc error: code = DeadlineExceeded")
+	for i := 0; i < 20; i++ {
+		err := p.Do(context.Background(), func(ctx context.Context) error {
+			dl, _ := ctx.Deadline()
+			for time.Now().Before(dl) { // spin: the server's clock says the deadline passed
+			}
+			return serverErr
+		})
+		if !errors.Is(err, timeout.ErrTimeout) || !errors.Is(err, serverErr) {
+			t.Fatalf("attempt %d: got %v, want an error matching ErrTimeout and the server's error", i, err)
+		}
+	}
+}
