@@ -10,7 +10,10 @@ import (
 	"time"
 
 	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/breaker"
+	"github.com/cascadeguard/resilience/bulkhead"
 	"github.com/cascadeguard/resilience/resilienthttp"
+	"github.com/cascadeguard/resilience/retry"
 	"github.com/cascadeguard/resilience/timeout"
 )
 
@@ -23,7 +26,8 @@ func passThrough(ctx context.Context, op func(context.Context) error) error { re
 //   - core: the Transport with an empty chain (no policy);
 //   - chain4: the Transport with a chain of 4 pass-through PolicyFuncs;
 //   - timeouts: the Transport with an overall and a per-attempt timeout, so
-//     that it makes a context of its own for each attempt.
+//     that it makes a context of its own for each attempt;
+//   - standard: NewStandardTransport with its defaults.
 func benchClients(b *testing.B) (url string, clients []struct {
 	name   string
 	client *http.Client
@@ -37,6 +41,10 @@ func benchClients(b *testing.B) (url string, clients []struct {
 	pf := resilience.PolicyFunc(passThrough)
 	overall, _ := timeout.New(timeout.Config{Duration: time.Minute})
 	attempt, _ := timeout.New(timeout.Config{Duration: 30 * time.Second})
+	std, err := resilienthttp.NewStandardTransport(httpTr)
+	if err != nil {
+		b.Fatal(err)
+	}
 	clients = []struct {
 		name   string
 		client *http.Client
@@ -45,6 +53,7 @@ func benchClients(b *testing.B) (url string, clients []struct {
 		{"core", &http.Client{Transport: resilienthttp.NewTransport(httpTr, resilience.Chain())}},
 		{"chain4", &http.Client{Transport: resilienthttp.NewTransport(httpTr, resilience.Chain(pf, pf, pf, pf))}},
 		{"timeouts", &http.Client{Transport: resilienthttp.NewTransport(httpTr, resilience.Chain(overall, attempt))}},
+		{"standard", &http.Client{Transport: std}},
 	}
 	return srv.URL, clients
 }
@@ -87,6 +96,94 @@ func BenchmarkRoundTripParallel(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkStandardTransport compares the standard transport with its
+// defaults (overall and per-attempt timeouts, retry with budget, per-host
+// breaker and bulkhead) with a plain http.Client over the same keep-alive
+// transport, in one run: a GET on loopback, body drained. The acceptance
+// bound is 1.03× plain's time per request and at most 6 allocations more.
+//
+// The sub-benchmarks plain and standard (serial, and -parallel with
+// RunParallel) give each one's allocations per request. On a machine whose
+// load changes, their times compare different moments: alternating and
+// alternating-parallel send one request with each client in turn and report
+// standard's time relative to plain's as the metric standard/plain.
+func BenchmarkStandardTransport(b *testing.B) {
+	url, all := benchClients(b)
+	var plain, std *http.Client
+	for _, c := range all {
+		switch c.name {
+		case "plain":
+			plain = c.client
+		case "standard":
+			std = c.client
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		client *http.Client
+	}{{"plain", plain}, {"standard", std}} {
+		b.Run(c.name, func(b *testing.B) {
+			req, _ := http.NewRequest("GET", url, nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				get(b, c.client, req)
+			}
+		})
+		b.Run(c.name+"-parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				req, _ := http.NewRequest("GET", url, nil)
+				for pb.Next() {
+					get(b, c.client, req)
+				}
+			})
+		})
+	}
+	pair := []*http.Client{plain, std}
+	b.Run("alternating", func(b *testing.B) {
+		req, _ := http.NewRequest("GET", url, nil)
+		var total [2]time.Duration
+		i := 0
+		for b.Loop() {
+			// Swap the order every other round, so that neither client
+			// always follows the other.
+			first := i & 1
+			i++
+			for k := range 2 {
+				j := first ^ k
+				start := time.Now()
+				get(b, pair[j], req)
+				total[j] += time.Since(start)
+			}
+		}
+		b.ReportMetric(float64(total[1])/float64(total[0]), "standard/plain")
+	})
+	b.Run("alternating-parallel", func(b *testing.B) {
+		var mu sync.Mutex
+		var total [2]time.Duration
+		b.RunParallel(func(pb *testing.PB) {
+			req, _ := http.NewRequest("GET", url, nil)
+			var mine [2]time.Duration
+			i := 0
+			for pb.Next() {
+				first := i & 1
+				i++
+				for k := range 2 {
+					j := first ^ k
+					start := time.Now()
+					get(b, pair[j], req)
+					mine[j] += time.Since(start)
+				}
+			}
+			mu.Lock()
+			total[0] += mine[0]
+			total[1] += mine[1]
+			mu.Unlock()
+		})
+		b.ReportMetric(float64(total[1])/float64(total[0]), "standard/plain")
+	})
 }
 
 // BenchmarkParseRetryAfter: the parser runs for every failure response
@@ -176,6 +273,7 @@ func BenchmarkTransportCost(b *testing.B) {
 		{"core", resilienthttp.NewTransport(memoryTransport{}, resilience.Chain())},
 		{"chain4", resilienthttp.NewTransport(memoryTransport{}, resilience.Chain(pf, pf, pf, pf))},
 		{"timeouts", resilienthttp.NewTransport(memoryTransport{}, resilience.Chain(overall, attempt))},
+		{"standard", mustStandard(b, memoryTransport{})},
 		// What the timeouts cost without the Transport's own context: a
 		// naive adapter that sends with the attempt context (and so breaks
 		// the body once the timeouts return).
@@ -202,4 +300,74 @@ func (n naiveTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return err
 	})
 	return resp, err
+}
+
+func mustStandard(b *testing.B, next http.RoundTripper, opts ...resilienthttp.StandardOption) *resilienthttp.Transport {
+	t, err := resilienthttp.NewStandardTransport(next, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return t
+}
+
+// BenchmarkStandardParts breaks the standard transport's cost down: for
+// each variant, it alternates requests with a plain client and reports the
+// variant's time relative to plain's (metric x/plain). "copy" is a
+// RoundTripper that only copies the request, the least an adapter that
+// changes the request's context must do; "timeouts" the standard transport
+// with its timeouts alone; the others one policy each, or all of them.
+func BenchmarkStandardParts(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	b.Cleanup(srv.Close)
+	httpTr := &http.Transport{MaxIdleConnsPerHost: 64}
+	b.Cleanup(httpTr.CloseIdleConnections)
+	plain := &http.Client{Transport: httpTr}
+	noTimeouts := []resilienthttp.StandardOption{resilienthttp.WithoutOverallTimeout(), resilienthttp.WithoutAttemptTimeout()}
+	only := func(opts ...resilienthttp.StandardOption) []resilienthttp.StandardOption {
+		return append([]resilienthttp.StandardOption{resilienthttp.WithoutRetry(), resilienthttp.WithoutBreaker(), resilienthttp.WithoutBulkhead()}, opts...)
+	}
+	for _, c := range []struct {
+		name string
+		rt   http.RoundTripper
+	}{
+		{"copy", copyTransport{httpTr}},
+		{"none", mustStandard(b, httpTr, only(noTimeouts...)...)},
+		{"timeouts", mustStandard(b, httpTr, only()...)},
+		{"retry-budget", mustStandard(b, httpTr, only(append(noTimeouts, resilienthttp.WithRetry(retry.Config{}))...)...)},
+		{"breaker", mustStandard(b, httpTr, only(append(noTimeouts, resilienthttp.WithBreaker(breaker.Config{}))...)...)},
+		{"bulkhead", mustStandard(b, httpTr, only(append(noTimeouts, resilienthttp.WithBulkhead(bulkhead.Config{}))...)...)},
+		{"policies", mustStandard(b, httpTr, noTimeouts...)},
+		{"all", mustStandard(b, httpTr)},
+	} {
+		client := &http.Client{Transport: c.rt}
+		b.Run(c.name, func(b *testing.B) {
+			req, _ := http.NewRequest("GET", srv.URL, nil)
+			pair := []*http.Client{plain, client}
+			var total [2]time.Duration
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				first := i & 1
+				i++
+				for k := range 2 {
+					j := first ^ k
+					start := time.Now()
+					get(b, pair[j], req)
+					total[j] += time.Since(start)
+				}
+			}
+			b.ReportMetric(float64(total[1])/float64(total[0]), "x/plain")
+		})
+	}
+}
+
+// copyTransport sends a shallow copy of each request.
+type copyTransport struct{ next http.RoundTripper }
+
+func (c copyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r2 := new(http.Request)
+	*r2 = *r
+	return c.next.RoundTrip(r2)
 }

@@ -2,7 +2,6 @@ package resilienthttp
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -115,9 +114,9 @@ func (*bytesBody) Close() error { return nil }
 // transport's context of the attempt when the caller closes it or reads it to
 // the end.
 type responseBody struct {
-	prefix []byte             // read ahead and not yet served
-	rc     io.ReadCloser      // the rest; nil when the prefix is all of it
-	cancel context.CancelFunc // ends the attempt's context; may be nil
+	prefix []byte        // read ahead and not yet served
+	rc     io.ReadCloser // the rest; nil when the prefix is all of it
+	ex     *exchange     // whose context the body ends; may be nil
 	// prefetched is set when the body was read ahead up to the drain
 	// limit, so that discarding it must not drain again.
 	prefetched bool
@@ -150,11 +149,7 @@ func (b *responseBody) Close() error {
 	return err
 }
 
-func (b *responseBody) release() {
-	if b.cancel != nil {
-		b.cancel()
-	}
-}
+func (b *responseBody) release() { b.ex.release() }
 
 // upgradeBody keeps the io.Writer of a 101 Switching Protocols body, which
 // callers type-assert to io.ReadWriteCloser.
@@ -165,17 +160,18 @@ type upgradeBody struct {
 
 func (b upgradeBody) Write(p []byte) (int, error) { return b.w.Write(p) }
 
-// handOver makes resp's body end the attempt's context (cancel, if not nil)
-// when it is closed or read to the end.
-func handOver(resp *http.Response, cancel context.CancelFunc) {
-	if cancel == nil {
+// handOver makes resp's body end the context of the attempt's exchange (if
+// not nil) when it is closed or read to the end.
+func handOver(resp *http.Response, ex *exchange) {
+	if ex == nil {
 		return
 	}
 	if resp.Body == nil || resp.Body == http.NoBody {
-		cancel()
+		ex.release()
 		return
 	}
-	b := &responseBody{rc: resp.Body, cancel: cancel}
+	b := &ex.body
+	*b = responseBody{rc: resp.Body, ex: ex}
 	if w, ok := resp.Body.(io.Writer); ok {
 		resp.Body = upgradeBody{b, w}
 		return
@@ -188,10 +184,10 @@ func handOver(resp *http.Response, cancel context.CancelFunc) {
 // released at once, and resp gets an in-memory body. Otherwise resp gets the
 // bytes read followed by the rest. Either way the caller would read the same
 // bytes as from the original body.
-func readAhead(resp *http.Response, cancel context.CancelFunc, max int64) {
+func readAhead(resp *http.Response, ex *exchange, max int64) {
 	body := resp.Body
 	if max <= 0 || body == nil || body == http.NoBody {
-		handOver(resp, cancel)
+		handOver(resp, ex)
 		return
 	}
 	var buf bytes.Buffer
@@ -202,13 +198,11 @@ func readAhead(resp *http.Response, cancel context.CancelFunc, max int64) {
 	if err == nil && n < max {
 		// The end of the body, within the limit.
 		body.Close()
-		if cancel != nil {
-			cancel()
-		}
+		ex.release()
 		resp.Body = &responseBody{prefix: buf.Bytes(), prefetched: true}
 		return
 	}
-	resp.Body = &responseBody{prefix: buf.Bytes(), rc: body, cancel: cancel, prefetched: true}
+	resp.Body = &responseBody{prefix: buf.Bytes(), rc: body, ex: ex, prefetched: true}
 }
 
 // discard drains (up to max bytes) and closes the body of a response that is

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/breaker"
+	"github.com/cascadeguard/resilience/bulkhead"
 	"github.com/cascadeguard/resilience/keyed"
 	"github.com/cascadeguard/resilience/resilienthttp"
 	"github.com/cascadeguard/resilience/retry"
@@ -146,4 +148,119 @@ func ExampleWithContextKey() {
 	}
 	resp.Body.Close()
 	// Output: key: 127.0.0.1:port
+}
+
+// The standard transport: the recommended chain with production defaults,
+// per host. A host that keeps failing has its breaker opened once 20 calls
+// have failed; from then on a request to it fails at once, without reaching
+// it, while other hosts are served as usual.
+func ExampleNewStandardTransport() {
+	var downCalls atomic.Int32
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		downCalls.Add(1)
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer down.Close()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "in stock")
+	}))
+	defer up.Close()
+
+	transport, err := resilienthttp.NewStandardTransport(nil)
+	if err != nil {
+		panic(err)
+	}
+	client := &http.Client{Transport: transport}
+
+	for {
+		resp, err := client.Get(down.URL + "/prices/42")
+		if err != nil {
+			before := downCalls.Load()
+			_, err = client.Get(down.URL + "/prices/42")
+			fmt.Println("down host: breaker open:", errors.Is(err, breaker.ErrOpen), "- server called:", downCalls.Load() != before)
+			break
+		}
+		resp.Body.Close() // a 503, while the breaker counts
+	}
+	resp, err := client.Get(up.URL + "/items/42")
+	if err != nil {
+		panic(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println("other host:", resp.StatusCode, string(body))
+	// Output:
+	// down host: breaker open: true - server called: false
+	// other host: 200 in stock
+}
+
+// Options change each part of the standard chain. Here retries start at
+// once, without a budget, so that the example shows them right away: a new
+// budget has no retries to give until the transport has sent about ten
+// requests or run for a second. Keep the budget in real code.
+func ExampleNewStandardTransport_options() {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) <= 2 {
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, "in stock")
+	}))
+	defer srv.Close()
+
+	transport, err := resilienthttp.NewStandardTransport(nil,
+		resilienthttp.WithOverallTimeout(5*time.Second),
+		resilienthttp.WithAttemptTimeout(time.Second),
+		resilienthttp.WithRetry(retry.Config{MaxAttempts: 4, InitialDelay: retry.NoDelay}),
+		resilienthttp.WithoutBudget(),
+		resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 5}),
+		resilienthttp.WithBulkhead(bulkhead.Config{MaxConcurrent: 16}),
+		resilienthttp.WithMaxHosts(64),
+	)
+	if err != nil {
+		panic(err)
+	}
+	client := &http.Client{Transport: transport}
+
+	resp, err := client.Get(srv.URL + "/items/42")
+	if err != nil {
+		panic(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(resp.StatusCode, string(body), "after", calls.Load(), "attempts")
+
+	_, err = resilienthttp.NewStandardTransport(nil, resilienthttp.WithAttemptTimeout(-time.Second))
+	fmt.Println(err)
+	// Output:
+	// 200 in stock after 3 attempts
+	// resilienthttp: WithAttemptTimeout(-1s): the timeout must be positive (WithoutAttemptTimeout turns it off)
+}
+
+// Transport.Hosts reaches each host's breaker and bulkhead, for a status
+// page.
+func ExampleTransport_Hosts() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	transport, err := resilienthttp.NewStandardTransport(nil)
+	if err != nil {
+		panic(err)
+	}
+	resp, err := (&http.Client{Transport: transport}).Get(srv.URL)
+	if err != nil {
+		panic(err)
+	}
+	resp.Body.Close()
+
+	transport.Hosts().Range(func(host string, p resilience.Policy) bool {
+		h := p.(*resilienthttp.HostPolicy)
+		fmt.Println(strings.Replace(host, strings.TrimPrefix(srv.URL, "http://"), "127.0.0.1:port", 1),
+			"breaker", h.Breaker.State(), "in flight", h.Bulkhead.InFlight(), "of", h.Bulkhead.MaxConcurrent())
+		return true
+	})
+	fmt.Printf("budget: %.0f%% of requests\n", transport.Budget().State().Config.Ratio*100)
+	// Output:
+	// 127.0.0.1:port breaker closed in flight 0 of 100
+	// budget: 10% of requests
 }

@@ -17,14 +17,18 @@ const (
 )
 
 // An Option configures a [Transport]. Options are applied in order; a later
-// option overrides an earlier one of the same kind.
+// option overrides an earlier one of the same kind. Every Option is also a
+// [StandardOption].
 type Option interface {
+	StandardOption
 	apply(*options)
 }
 
 type optionFunc func(*options)
 
 func (f optionFunc) apply(o *options) { f(o) }
+
+func (f optionFunc) applyStandard(s *standardConfig) { f(&s.opts) }
 
 // options holds the settings. Zero values mean the defaults, so that a zero
 // Transport behaves like NewTransport(nil, nil); a limit that was turned off

@@ -6,15 +6,18 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/cascadeguard/resilience"
 	"github.com/cascadeguard/resilience/retry"
+	"github.com/cascadeguard/resilience/timeout"
 )
 
 // Transport is an [http.RoundTripper] that sends each request under a
 // [resilience.Policy]: every run of the policy's op is one attempt through
 // the wrapped transport. See the package documentation for what it
-// guarantees.
+// guarantees. [NewTransport] makes one with a policy of your own,
+// [NewStandardTransport] one with the recommended chain.
 //
 // A Transport is safe for concurrent use. Its zero value sends requests
 // through [http.DefaultTransport] under no policy, with the default settings,
@@ -24,6 +27,7 @@ type Transport struct {
 	next   http.RoundTripper
 	policy resilience.Policy
 	opts   options
+	std    *standard // the parts of a standard transport; nil for others
 	calls  sync.Pool // of *call
 }
 
@@ -56,11 +60,20 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errNilRequest
 	}
 	c := t.newCall(req)
-	var err error
-	if t.policy == nil {
-		err = c.op(c.ctx)
-	} else {
-		err = t.policy.Do(c.ctx, c.op)
+	err := c.setupErr
+	if err == nil {
+		op := c.op
+		if c.host != nil {
+			op = c.guarded
+		}
+		if t.policy == nil {
+			err = op(c.ctx)
+		} else {
+			err = t.policy.Do(c.ctx, op)
+		}
+	}
+	if c.overall != nil {
+		err = c.endOverall(err)
 	}
 	resp, err := c.finish(err)
 	t.freeCall(c)
@@ -97,14 +110,21 @@ func (t *Transport) maxDrain() int64 { return limit(t.opts.maxDrain, DefaultMaxD
 // once, so that a call allocates nothing of its own; this relies on the
 // Policy contract that no policy calls op after its Do has returned.
 type call struct {
-	t  *Transport
-	op func(context.Context) error // c.attempt
+	t       *Transport
+	op      func(context.Context) error // c.attempt
+	guarded func(context.Context) error // c.guard
 
 	req        *http.Request
 	ctx        context.Context // given to the policy
-	done       <-chan struct{} // ctx.Done()
+	done       <-chan struct{} // the request's Done, or the key context's
 	next       http.RoundTripper
 	idempotent bool
+
+	// Of a standard transport:
+	host     resilience.Policy // the host's policy, a keyed handle
+	overall  *overallCtx       // ctx, under an overall timeout
+	spare    *exchange         // the one that holds overall, for an attempt
+	setupErr error             // the host's policy could not be made
 
 	// A policy may run attempts concurrently (a hedge): mu guards the rest.
 	mu        sync.Mutex
@@ -122,18 +142,18 @@ func (t *Transport) newCall(req *http.Request) *call {
 	if c == nil {
 		c = &call{t: t}
 		c.op = c.attempt
+		c.guarded = c.guard
 	}
 	ctx := req.Context()
 	if with := t.opts.withKey; with != nil {
-		key := t.opts.keyFunc
-		if key == nil {
-			key = HostKey
-		}
-		if kctx := with(ctx, key(req)); kctx != nil {
+		if kctx := with(ctx, t.key(req)); kctx != nil {
 			ctx = kctx
 		}
 	}
 	c.req, c.ctx, c.done, c.next = req, ctx, ctx.Done(), t.nextTransport()
+	if t.std != nil {
+		c.setStandard(t.std)
+	}
 	idempotent := t.opts.idempotent
 	if idempotent == nil {
 		idempotent = IsIdempotent
@@ -147,7 +167,16 @@ func (t *Transport) freeCall(c *call) {
 	c.req, c.ctx, c.done, c.next = nil, nil, nil, nil
 	c.bodyTaken, c.buf, c.getBody = false, nil, nil
 	c.resp, c.respOK, c.lastErr = nil, false, nil
+	c.host, c.overall, c.spare, c.setupErr = nil, nil, nil, nil
 	t.calls.Put(c)
+}
+
+// key returns req's key for per-key policies.
+func (t *Transport) key(req *http.Request) string {
+	if t.opts.keyFunc == nil {
+		return HostKey(req)
+	}
+	return t.opts.keyFunc(req)
 }
 
 // attempt is the op given to the policy: one attempt at the request.
@@ -161,67 +190,105 @@ func (c *call) attempt(actx context.Context) error {
 	}
 	prev := c.resp
 	c.resp, c.respOK, c.lastErr = nil, false, nil
+	spare := c.spare
+	c.spare = nil
 	c.mu.Unlock()
 	if prev != nil {
 		discard(prev, c.t.maxDrain())
 	}
 
-	req, cancel := c.request(actx, body, orig)
-	var stop func() bool
-	if cancel != nil {
-		// While the op runs, the end of the attempt context (a timeout
-		// firing, a hedge cancelling a loser) ends the request too; after
-		// it returns, only the caller and the deadline can.
-		stop = context.AfterFunc(actx, cancel)
-	}
+	req, ex, stop := c.request(actx, body, orig, spare)
 	resp, err := c.next.RoundTrip(req)
 	if err != nil {
-		if cancel != nil {
+		if stop != nil {
 			stop()
-			cancel()
 		}
+		err = c.failed(actx, ex, err, replayable)
+		ex.release()
 		if resp != nil && resp.Body != nil {
 			// The wrapped transport broke the RoundTripper contract.
 			resp.Body.Close()
 		}
-		return c.failed(actx, err, replayable)
+		return err
 	}
-	err = c.received(resp, cancel, replayable)
-	if cancel != nil {
+	err = c.received(resp, ex, replayable)
+	if stop != nil {
 		stop()
 	}
 	return err
 }
 
-// request returns the request that the attempt sends, and the cancel func of
-// the context made for it, if one was.
-func (c *call) request(actx context.Context, body io.ReadCloser, orig bool) (*http.Request, context.CancelFunc) {
+// guard is the op given to the policy of a standard transport with
+// per-host policies: one attempt under the host's policy.
+func (c *call) guard(ctx context.Context) error { return c.host.Do(ctx, c.op) }
+
+// request returns the request that the attempt sends, the exchange made
+// for it if one was (spare, if not nil), and the function that stops
+// watching actx, if the attempt must.
+func (c *call) request(actx context.Context, body io.ReadCloser, orig bool, spare *exchange) (*http.Request, *exchange, func() bool) {
 	req := c.req
-	if actx.Done() == c.done {
-		// The attempt context ends exactly when the caller's does: the
-		// request can carry the caller's context.
+	var deadline time.Time
+	kind := deadlineNone
+	watch := false
+	switch {
+	case c.overall != nil && isOverall(actx, c.overall):
+		// The policy passed our overall context on: the attempt carries
+		// its deadline, and nothing else can end it before the op
+		// returns.
+		deadline, kind = c.overall.deadline, deadlineOverall
+	case actx.Done() == c.done:
+		// The attempt context ends exactly when the caller's does.
+	default:
+		// The policy can end the attempt context by itself (a timeout
+		// cancels it when its Do returns), which would kill the body the
+		// caller still has to read: send with a context of ours, which
+		// carries the attempt's deadline, and end it when the attempt
+		// context ends while the op runs.
+		watch = true
+		if d, ok := actx.Deadline(); ok {
+			deadline, kind = d, deadlinePolicy
+		}
+	}
+	var now time.Time
+	if s := c.t.std; s != nil && s.attempt > 0 {
+		now = time.Now()
+		if d := now.Add(s.attempt); kind == deadlineNone || d.Before(deadline) {
+			deadline, kind = d, deadlineAttempt
+		}
+	}
+	if kind == deadlineNone && !watch {
+		// The request can carry the caller's context.
 		if orig && c.getBody == nil {
-			return req, nil
+			return req, nil, nil
 		}
 		r := new(http.Request)
 		*r = *req
 		c.setBody(r, body)
-		return r, nil
+		return r, nil, nil
 	}
-	// The policy can end the attempt context by itself (a timeout cancels
-	// it when its Do returns), which would kill the body the caller still
-	// has to read: send with a context of ours, derived from the caller's,
-	// which carries the attempt's deadline.
-	var ctx context.Context
-	var cancel context.CancelFunc
-	if d, ok := actx.Deadline(); ok {
-		ctx, cancel = context.WithDeadline(req.Context(), d)
-	} else {
-		ctx, cancel = context.WithCancel(req.Context())
+	ex := spare
+	if ex == nil {
+		ex = new(exchange)
 	}
-	r := req.WithContext(ctx)
+	// Derived from the caller's context, so that the caller's
+	// cancellation always applies, also while the body is read.
+	if now.IsZero() && kind != deadlineNone {
+		now = time.Now()
+	}
+	ex.ctx.init(req.Context(), deadline, kind, now)
+	r := req.WithContext(&ex.ctx)
 	c.setBody(r, body)
-	return r, cancel
+	var stop func() bool
+	if watch {
+		stop = context.AfterFunc(actx, ex.release)
+	}
+	return r, ex, stop
+}
+
+// isOverall reports whether ctx is the overall context o.
+func isOverall(ctx context.Context, o *overallCtx) bool {
+	oc, ok := ctx.(*overallCtx)
+	return ok && oc == o
 }
 
 // setBody gives the copy r of the caller's request the attempt's body.
@@ -233,11 +300,19 @@ func (c *call) setBody(r *http.Request, body io.ReadCloser) {
 }
 
 // failed returns the op's error for an attempt that got no response.
-func (c *call) failed(actx context.Context, err error, replayable bool) error {
-	if actx.Err() != nil && c.req.Context().Err() == nil {
-		// The attempt context ended, not the caller's: say so, whichever
-		// of our context's deadline and its cancellation won the race.
-		err = &attemptError{err: err, cause: context.Cause(actx)}
+func (c *call) failed(actx context.Context, ex *exchange, err error, replayable bool) error {
+	if c.req.Context().Err() == nil {
+		switch {
+		case ex != nil && ex.ctx.kind == deadlineAttempt && ex.ctx.expired():
+			// The per-attempt timeout: a failure of the dependency,
+			// which may be retried.
+			err = &timeout.Error{Name: attemptTimeoutName, Duration: c.t.std.attempt, Err: err}
+		case actx.Err() != nil:
+			// The attempt context ended, not the caller's: say so,
+			// whichever of our context's deadline and its end won the
+			// race. (Under the overall timeout, RoundTrip says more.)
+			err = &attemptError{err: err, cause: context.Cause(actx)}
+		}
 	}
 	c.mu.Lock()
 	c.lastErr = err
@@ -253,13 +328,13 @@ func (c *call) failed(actx context.Context, err error, replayable bool) error {
 
 // received classifies resp, keeps it as the last response and returns the
 // op's error for it.
-func (c *call) received(resp *http.Response, cancel context.CancelFunc, replayable bool) error {
+func (c *call) received(resp *http.Response, ex *exchange, replayable bool) error {
 	var err error
 	switch outcome := c.t.classify(resp); outcome {
 	case Success:
-		handOver(resp, cancel)
+		handOver(resp, ex)
 	case ClientError:
-		handOver(resp, cancel)
+		handOver(resp, ex)
 		err = resilience.MarkNeutral(permanent(newStatusError(resp)))
 	default:
 		se := newStatusError(resp)
@@ -267,12 +342,12 @@ func (c *call) received(resp *http.Response, cancel context.CancelFunc, replayab
 			// Another attempt may follow: read the body now, while the
 			// attempt's deadline runs, so that the connection is free
 			// during the backoff wait.
-			readAhead(resp, cancel, c.t.maxDrain())
+			readAhead(resp, ex, c.t.maxDrain())
 			err = se
 		} else {
 			// The server may have acted on the request before it
 			// failed: sending it again could act twice.
-			handOver(resp, cancel)
+			handOver(resp, ex)
 			err = permanent(se)
 		}
 	}

@@ -1,14 +1,15 @@
-// Command http shows an http.Client made resilient with resilienthttp: two
-// dependencies on 127.0.0.1, an inventory service that is flaky and a
-// pricing service that is down.
+// Command http shows an http.Client made resilient with the standard
+// transport of resilienthttp: two dependencies on 127.0.0.1, an inventory
+// service that is flaky and a pricing service that is down.
 //
-// The client's policy, outermost first:
+// The transport builds, per host, outermost first:
 //
-//	overall timeout → retry → per-host (breaker → bulkhead) → per-attempt timeout
+//	overall timeout → retry (with budget) → breaker → bulkhead → per-attempt timeout
 //
 // The program shows retries of failures and of a hanging attempt, a client
 // error returned at once, a POST retried only with an Idempotency-Key, and
-// the pricing breaker opening while the inventory keeps working.
+// the pricing breaker opening while the inventory keeps working. It finishes
+// in about a second.
 package main
 
 import (
@@ -24,11 +25,8 @@ import (
 
 	"github.com/cascadeguard/resilience"
 	"github.com/cascadeguard/resilience/breaker"
-	"github.com/cascadeguard/resilience/bulkhead"
-	"github.com/cascadeguard/resilience/keyed"
 	"github.com/cascadeguard/resilience/resilienthttp"
 	"github.com/cascadeguard/resilience/retry"
-	"github.com/cascadeguard/resilience/timeout"
 )
 
 func main() {
@@ -44,21 +42,22 @@ func run() error {
 	pricing, pricingHits := newPricing()
 	defer pricing.Close()
 
-	client, err := newClient()
+	transport, err := newTransport()
 	if err != nil {
 		return err
 	}
+	client := &http.Client{Transport: transport}
 	defer client.CloseIdleConnections()
 
 	show := func(what string, resp *http.Response, err error, hits *atomic.Int64) {
 		defer hits.Store(0)
 		if err != nil {
-			fmt.Printf("%-36s error, breaker open: %-5v  server saw %d\n", what, errors.Is(err, breaker.ErrOpen), hits.Load())
+			fmt.Printf("%-38s error, breaker open: %-5v  server saw %d\n", what, errors.Is(err, breaker.ErrOpen), hits.Load())
 			return
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		fmt.Printf("%-36s %d %-20q  server saw %d\n", what, resp.StatusCode, strings.TrimSpace(string(body)), hits.Load())
+		fmt.Printf("%-38s %d %-22q server saw %d\n", what, resp.StatusCode, strings.TrimSpace(string(body)), hits.Load())
 	}
 
 	resp, err := client.Get(inventory.URL + "/items/42")
@@ -81,49 +80,44 @@ func run() error {
 	resp, err = client.Do(req)
 	show("POST /orders with Idempotency-Key", resp, err, inventoryHits)
 
-	for i := 1; i <= 2; i++ {
+	// The pricing breaker opens once 20 calls in its window have failed
+	// (the default); every request makes up to 3 attempts.
+	for i := 1; i <= 8; i++ {
 		resp, err = client.Get(pricing.URL + "/prices/42")
 		show(fmt.Sprintf("GET pricing /prices/42 (#%d)", i), resp, err, pricingHits)
+		if err != nil {
+			break
+		}
 	}
 
 	resp, err = client.Get(inventory.URL + "/items/7")
 	show("GET /items/7 (inventory unaffected)", resp, err, inventoryHits)
+
+	transport.Hosts().Range(func(host string, p resilience.Policy) bool {
+		if h, ok := p.(*resilienthttp.HostPolicy); ok {
+			name := "inventory"
+			if "http://"+host == pricing.URL {
+				name = "pricing"
+			}
+			fmt.Printf("breaker of %-9s %v\n", name, h.Breaker.State())
+		}
+		return true
+	})
 	return nil
 }
 
-// newClient builds the resilient client. The per-host part is keyed by the
-// request's host, which the transport puts into the policy's context.
-func newClient() (*http.Client, error) {
-	overall, err := timeout.New(timeout.Config{Name: "overall", Duration: 5 * time.Second})
-	if err != nil {
-		return nil, err
-	}
-	retries, err := retry.New(retry.Config{MaxAttempts: 3, InitialDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond})
-	if err != nil {
-		return nil, err
-	}
-	perHost, err := keyed.New(keyed.Config{Name: "per-host"}, func(host string) (resilience.Policy, error) {
-		br, err := breaker.New(breaker.Config{Name: "per-host", ConsecutiveFailures: 3, OpenFor: 30 * time.Second})
-		if err != nil {
-			return nil, err
-		}
-		bh, err := bulkhead.New(bulkhead.Config{Name: "per-host", MaxConcurrent: 32})
-		if err != nil {
-			return nil, err
-		}
-		return resilience.Chain(br, bh), nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	perAttempt, err := timeout.New(timeout.Config{Name: "attempt", Duration: 200 * time.Millisecond})
-	if err != nil {
-		return nil, err
-	}
-	policy := resilience.Chain(overall, retries, perHost, perAttempt)
-	transport := resilienthttp.NewTransport(http.DefaultTransport.(*http.Transport).Clone(), policy,
-		resilienthttp.WithContextKey(keyed.WithKey))
-	return &http.Client{Transport: transport}, nil
+// newTransport builds the resilient transport: the standard chain with its
+// defaults, but shorter timeouts and backoff so that the demo is quick.
+func newTransport() (*resilienthttp.Transport, error) {
+	return resilienthttp.NewStandardTransport(http.DefaultTransport.(*http.Transport).Clone(),
+		resilienthttp.WithOverallTimeout(5*time.Second),
+		resilienthttp.WithAttemptTimeout(200*time.Millisecond),
+		resilienthttp.WithRetry(retry.Config{InitialDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}),
+		// A new budget has no retries to give until the transport has
+		// sent about ten requests or run for a second; this demo starts
+		// retrying at once. Keep the budget in a service.
+		resilienthttp.WithoutBudget(),
+	)
 }
 
 // newInventory starts the flaky inventory service.

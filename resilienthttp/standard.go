@@ -1,0 +1,488 @@
+package resilienthttp
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/breaker"
+	"github.com/cascadeguard/resilience/bulkhead"
+	"github.com/cascadeguard/resilience/keyed"
+	"github.com/cascadeguard/resilience/retry"
+	"github.com/cascadeguard/resilience/timeout"
+)
+
+// Defaults of [NewStandardTransport] that differ from those of the policy
+// packages. The others are the packages' own: see NewStandardTransport.
+const (
+	// DefaultOverallTimeout bounds a request as a whole: every attempt,
+	// every backoff wait, and reading the response body.
+	DefaultOverallTimeout = 30 * time.Second
+
+	// DefaultAttemptTimeout bounds one attempt, body included.
+	DefaultAttemptTimeout = 10 * time.Second
+
+	// DefaultBreakerOpenFor is how long a host's circuit breaker stays
+	// open before it lets a probe through.
+	DefaultBreakerOpenFor = 10 * time.Second
+
+	// DefaultMaxInFlightPerHost is the most requests in flight to one host.
+	DefaultMaxInFlightPerHost = 100
+)
+
+// The names of the standard transport's parts, in errors (and telemetry),
+// unless their configuration names them.
+const (
+	standardName       = "resilienthttp"
+	overallTimeoutName = "overall"
+	attemptTimeoutName = "attempt"
+)
+
+// A StandardOption configures [NewStandardTransport]. Every [Option] is also
+// a StandardOption, so the options of [NewTransport] (classifier,
+// idempotency, body limits, key function) apply to a standard transport too.
+// Options are applied in order; a later option overrides an earlier one of
+// the same kind. An option with a bad value makes NewStandardTransport fail
+// with an error that names the option and the value.
+type StandardOption interface {
+	applyStandard(*standardConfig)
+}
+
+type standardOptionFunc func(*standardConfig)
+
+func (f standardOptionFunc) applyStandard(s *standardConfig) { f(s) }
+
+// standardConfig collects the options of NewStandardTransport. Nil parts
+// are turned off.
+type standardConfig struct {
+	opts     options
+	overall  time.Duration // 0: off
+	attempt  time.Duration // 0: off
+	retry    *retry.Config
+	budget   *retry.Budget
+	noBudget bool // WithoutBudget: budget stays nil
+	breaker  *breaker.Config
+	bulkhead *bulkhead.Config
+	maxHosts int
+	err      error // the first bad option
+}
+
+func (s *standardConfig) fail(format string, args ...any) {
+	if s.err == nil {
+		s.err = fmt.Errorf("resilienthttp: "+format, args...)
+	}
+}
+
+// standard holds the parts of a standard transport that are not its
+// policy (its retry).
+type standard struct {
+	overall, attempt time.Duration // 0: off
+	hosts            *keyed.Keyed  // nil when there is no per-host policy
+	budget           *retry.Budget
+}
+
+// NewStandardTransport returns a [Transport] that sends requests through
+// next (nil means [http.DefaultTransport]) under the recommended chain of
+// policies, with defaults close to those of large production HTTP clients:
+//
+//	overall timeout → retry (with budget) → per-host breaker → per-host bulkhead → per-attempt timeout → call
+//
+//	part                  default                                    change with
+//	overall timeout       30 s                                       WithOverallTimeout, WithoutOverallTimeout
+//	retry                 3 attempts, backoff from 100 ms doubling   WithRetry, WithoutRetry
+//	                      to at most 5 s, full jitter; Retry-After
+//	                      honoured up to 30 s
+//	retry budget          10 % of requests (over 10 s) + 1 retry/s,  WithBudget, WithoutBudget
+//	                      shared by all hosts
+//	breaker, per host     opens when ≥ 50 % of ≥ 20 calls in a       WithBreaker, WithoutBreaker
+//	                      rolling 30 s window failed; open 10 s
+//	                      (±10 % jitter), then 1 probe
+//	bulkhead, per host    100 requests in flight, no queue           WithBulkhead, WithoutBulkhead
+//	per-attempt timeout   10 s                                       WithAttemptTimeout, WithoutAttemptTimeout
+//	hosts                 at most 1024 with their own breaker and    WithMaxHosts
+//	                      bulkhead; idle ones evicted after 10 min
+//
+// Why these values:
+//
+//   - 30 s overall, a common request timeout of HTTP clients and proxies:
+//     long enough for three attempts with backoff, short enough
+//     that a caller gets an answer while it still wants one. 10 s per
+//     attempt leaves room for a retry after an attempt that hung.
+//   - 3 attempts with full jitter and a budget: nearly every transient
+//     failure is cured by one or two retries, and the budget keeps a total
+//     outage from tripling the load on the failing host (retries add at
+//     most about 10 % to it).
+//   - The breaker opens on a failure ratio, not a run of failures, so that
+//     a host that fails one request in three is left alone and one that
+//     fails every other one gets room to recover; 20 calls make the ratio
+//     meaningful. It
+//     stays open 10 s rather than the breaker package's 30 s: for an HTTP
+//     client a host that recovers (a deploy, a failover) should get
+//     traffic back within seconds, and a host that is still down costs
+//     only one probe per 10 s, because a failed probe opens the breaker
+//     again at once.
+//   - 100 in flight per host, without a queue: far above what a healthy
+//     host needs from one client (by Little's law, 2,000 requests per
+//     second at 50 ms each), so it acts only when a host slows down, and
+//     then it sheds at once instead of piling up goroutines and
+//     connections. Raise it for hosts that get more.
+//
+// The retry budget earns retries from traffic: a new transport has none to
+// give until it has sent about ten requests (a tenth of a retry each) or run
+// for a second (the floor of one retry per second starts empty). So a
+// process that sends a single request right after it starts does not
+// retry it; a service with traffic does.
+//
+// Each attempt gets the per-attempt timeout or what remains of the overall
+// one, whichever ends first; the retry does not start an attempt (nor wait
+// for one) that could not start before the overall deadline. A per-attempt
+// timeout counts as a failure for the host's breaker and is retried (if the
+// request may be sent again: see [IsIdempotent]); the overall timeout ends
+// the call. Both bound reading the body too, as [http.Client.Timeout] does,
+// and RoundTrip's error for either matches [timeout.ErrTimeout] and
+// [context.DeadlineExceeded]. An open breaker's rejection matches
+// [breaker.ErrOpen], a full bulkhead's [bulkhead.ErrFull]; neither is retried.
+//
+// The timeouts are implemented by the transport itself, not by
+// [timeout.Timeout] policies: each attempt's request carries one context of
+// the transport's, which is its deadline, so that a request costs a few
+// allocations instead of some twenty-five. The behaviour is that of the
+// chain above.
+//
+// Hosts are the requests' [HostKey] (or [WithKeyFunc]'s key). Their
+// policies live in a [keyed.Keyed] ([Transport.Hosts]), which bounds their
+// number whatever hosts the requests name and never evicts a host whose
+// breaker is open.
+//
+// NewStandardTransport returns an error, and no Transport, when an option
+// has a bad value; the error names the option and the value.
+func NewStandardTransport(next http.RoundTripper, opts ...StandardOption) (*Transport, error) {
+	s := standardConfig{
+		overall:  DefaultOverallTimeout,
+		attempt:  DefaultAttemptTimeout,
+		retry:    &retry.Config{},
+		breaker:  &breaker.Config{},
+		bulkhead: &bulkhead.Config{},
+	}
+	for _, o := range opts {
+		if o != nil {
+			o.applyStandard(&s)
+		}
+	}
+	if s.err != nil {
+		return nil, s.err
+	}
+
+	std := &standard{overall: s.overall, attempt: s.attempt}
+	t := &Transport{next: next, opts: s.opts, std: std}
+	if s.retry != nil {
+		if s.budget == nil && !s.noBudget {
+			b, err := retry.NewBudget(retry.BudgetConfig{})
+			if err != nil {
+				return nil, fmt.Errorf("resilienthttp: retry budget: %w", err)
+			}
+			s.budget = b
+		}
+		cfg := *s.retry
+		cfg.Name = nameOr(cfg.Name)
+		cfg.Budget = s.budget
+		r, err := retry.New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("resilienthttp: WithRetry: %w", err)
+		}
+		t.policy, std.budget = r, s.budget
+	}
+	if s.breaker != nil || s.bulkhead != nil {
+		factory := hostFactory(s.breaker, s.bulkhead)
+		// Build one now, so that a bad configuration fails here rather
+		// than at the first request.
+		if _, err := factory(""); err != nil {
+			return nil, err
+		}
+		hosts, err := keyed.New(keyed.Config{Name: standardName, MaxKeys: s.maxHosts}, factory)
+		if err != nil {
+			return nil, fmt.Errorf("resilienthttp: WithMaxHosts: %w", err)
+		}
+		std.hosts = hosts
+	}
+	return t, nil
+}
+
+func nameOr(name string) string {
+	if name == "" {
+		return standardName
+	}
+	return name
+}
+
+// hostFactory returns the factory of the per-host policies.
+func hostFactory(brCfg *breaker.Config, bhCfg *bulkhead.Config) keyed.Factory {
+	return func(host string) (resilience.Policy, error) {
+		h := &HostPolicy{}
+		if brCfg != nil {
+			cfg := *brCfg
+			cfg.Name = nameOr(cfg.Name)
+			if cfg.OpenFor == 0 {
+				cfg.OpenFor = DefaultBreakerOpenFor
+			}
+			if cfg.Telemetry.Key == "" {
+				cfg.Telemetry.Key = host
+			}
+			br, err := breaker.New(cfg)
+			if err != nil {
+				return nil, fmt.Errorf("resilienthttp: WithBreaker: %w", err)
+			}
+			h.Breaker = br
+		}
+		if bhCfg != nil {
+			cfg := *bhCfg
+			cfg.Name = nameOr(cfg.Name)
+			if cfg.MaxConcurrent == 0 {
+				cfg.MaxConcurrent = DefaultMaxInFlightPerHost
+			}
+			if cfg.Telemetry.Key == "" {
+				cfg.Telemetry.Key = host
+			}
+			bh, err := bulkhead.New(cfg)
+			if err != nil {
+				return nil, fmt.Errorf("resilienthttp: WithBulkhead: %w", err)
+			}
+			h.Bulkhead = bh
+		}
+		var parts []resilience.Policy
+		if h.Breaker != nil {
+			parts = append(parts, h.Breaker)
+		}
+		if h.Bulkhead != nil {
+			parts = append(parts, h.Bulkhead)
+		}
+		// A chain lends frames, so that a call through both allocates
+		// nothing.
+		h.chain = resilience.Chain(parts...)
+		return h, nil
+	}
+}
+
+// HostPolicy is the policy a standard transport keeps for each host: the
+// host's circuit breaker, then its bulkhead. [Transport.Hosts] reaches them,
+// for status pages:
+//
+//	t.Hosts().Range(func(host string, p resilience.Policy) bool {
+//		if h, ok := p.(*resilienthttp.HostPolicy); ok && h.Breaker != nil {
+//			fmt.Println(host, h.Breaker.State())
+//		}
+//		return true
+//	})
+//
+// Calls made through a HostPolicy directly are not seen by the Keyed that
+// holds it. A HostPolicy is safe for concurrent use; its zero value runs
+// calls under no policy.
+type HostPolicy struct {
+	Breaker  *breaker.Breaker   // nil after WithoutBreaker
+	Bulkhead *bulkhead.Bulkhead // nil after WithoutBulkhead
+	chain    resilience.Policy
+}
+
+var (
+	_ resilience.Policy   = (*HostPolicy)(nil)
+	_ resilience.Retainer = (*HostPolicy)(nil)
+)
+
+// Do runs op under the breaker, then the bulkhead.
+func (h *HostPolicy) Do(ctx context.Context, op func(context.Context) error) error {
+	if h.chain == nil {
+		return op(ctx)
+	}
+	return h.chain.Do(ctx, op)
+}
+
+// Retain reports whether the host's state must survive eviction from
+// [Transport.Hosts]: its breaker is not closed, or its bulkhead has calls in
+// flight.
+func (h *HostPolicy) Retain() bool {
+	return h.Breaker != nil && h.Breaker.Retain() || h.Bulkhead != nil && h.Bulkhead.Retain()
+}
+
+// Hosts returns the per-host policies of a transport made by
+// [NewStandardTransport]: a [keyed.Keyed] whose instances are
+// [*HostPolicy] values. It returns nil for other transports, and when both
+// the breaker and the bulkhead are turned off.
+func (t *Transport) Hosts() *keyed.Keyed {
+	if t.std == nil {
+		return nil
+	}
+	return t.std.hosts
+}
+
+// Budget returns the retry budget of a transport made by
+// [NewStandardTransport], shared by all its hosts, for a status page
+// ([retry.Budget.State]). It returns nil for other transports, and when
+// retries or the budget are turned off.
+func (t *Transport) Budget() *retry.Budget {
+	if t.std == nil {
+		return nil
+	}
+	return t.std.budget
+}
+
+// setStandard prepares the call for a standard transport: the host's
+// policy, and the overall context.
+func (c *call) setStandard(s *standard) {
+	if s.hosts != nil {
+		c.host, c.setupErr = s.hosts.Policy(c.t.key(c.req))
+	}
+	if s.overall > 0 {
+		d := time.Now().Add(s.overall)
+		if cd, ok := c.ctx.Deadline(); !ok || d.Before(cd) {
+			// The caller's deadline is later: ours is the overall one.
+			// Its context is allocated with the first attempt's exchange.
+			ex := new(exchange)
+			ex.overall.init(c.ctx, d)
+			c.overall, c.spare, c.ctx = &ex.overall, ex, &ex.overall
+		}
+	}
+}
+
+// endOverall ends the overall context when the policy has returned err,
+// and says that the overall timeout ended the call if it did, as a
+// [timeout.Timeout] would.
+func (c *call) endOverall(err error) error {
+	o := c.overall
+	fired := err != nil && c.req.Context().Err() == nil && o.expired()
+	o.end()
+	if fired {
+		return &timeout.Error{Name: overallTimeoutName, Duration: c.t.std.overall, Err: err}
+	}
+	return err
+}
+
+// WithOverallTimeout sets how long a request may take as a whole: all its
+// attempts, the waits between them, and reading the response body. d must
+// be positive. The default is [DefaultOverallTimeout]. A caller's context
+// with an earlier deadline bounds the request by that deadline instead.
+func WithOverallTimeout(d time.Duration) StandardOption {
+	return standardOptionFunc(func(s *standardConfig) {
+		if d <= 0 {
+			s.fail("WithOverallTimeout(%v): the timeout must be positive (WithoutOverallTimeout turns it off)", d)
+			return
+		}
+		s.overall = d
+	})
+}
+
+// WithoutOverallTimeout turns the overall timeout off: only the caller's
+// context and the per-attempt timeouts bound a request.
+func WithoutOverallTimeout() StandardOption {
+	return standardOptionFunc(func(s *standardConfig) { s.overall = 0 })
+}
+
+// WithAttemptTimeout sets how long one attempt may take, reading the
+// response body included. d must be positive. The default is
+// [DefaultAttemptTimeout]. An attempt never runs past the overall deadline,
+// whatever d is.
+func WithAttemptTimeout(d time.Duration) StandardOption {
+	return standardOptionFunc(func(s *standardConfig) {
+		if d <= 0 {
+			s.fail("WithAttemptTimeout(%v): the timeout must be positive (WithoutAttemptTimeout turns it off)", d)
+			return
+		}
+		s.attempt = d
+	})
+}
+
+// WithoutAttemptTimeout turns the per-attempt timeout off: an attempt may
+// take up to the overall deadline.
+func WithoutAttemptTimeout() StandardOption {
+	return standardOptionFunc(func(s *standardConfig) { s.attempt = 0 })
+}
+
+// WithRetry sets the retry policy's configuration. Zero fields take the
+// retry package's defaults (3 attempts, backoff from 100 ms doubling up to
+// 5 s with full jitter, Retry-After honoured up to 30 s), and an empty Name
+// is "resilienthttp". cfg.Budget, if not nil, becomes the transport's
+// budget, as with [WithBudget]. A configuration that [retry.New] refuses
+// makes NewStandardTransport fail.
+func WithRetry(cfg retry.Config) StandardOption {
+	return standardOptionFunc(func(s *standardConfig) {
+		s.retry = &cfg
+		if cfg.Budget != nil {
+			s.budget, s.noBudget = cfg.Budget, false
+		}
+	})
+}
+
+// WithoutRetry turns retries off: every request is sent once.
+func WithoutRetry() StandardOption {
+	return standardOptionFunc(func(s *standardConfig) { s.retry = nil })
+}
+
+// WithBudget sets the retry budget, which limits the retries of all hosts
+// together; share one budget between transports to limit them together.
+// The default is a budget of its own for each transport, made by
+// retry.NewBudget with the default configuration: retries of at most 10 % of
+// the requests of the last 10 s, plus one per second. b must have been made
+// by [retry.NewBudget].
+func WithBudget(b *retry.Budget) StandardOption {
+	return standardOptionFunc(func(s *standardConfig) {
+		if b == nil {
+			s.fail("WithBudget(nil): the budget must not be nil (WithoutBudget turns it off)")
+			return
+		}
+		if _, err := retry.New(retry.Config{Budget: b}); err != nil {
+			s.fail("WithBudget(%p): %w", b, err)
+			return
+		}
+		s.budget, s.noBudget = b, false
+	})
+}
+
+// WithoutBudget lets every request retry up to its attempts, with no
+// budget.
+func WithoutBudget() StandardOption {
+	return standardOptionFunc(func(s *standardConfig) { s.budget, s.noBudget = nil, true })
+}
+
+// WithBreaker sets the configuration of each host's circuit breaker. Zero
+// fields take the breaker package's defaults, except OpenFor, which
+// defaults to [DefaultBreakerOpenFor], Name, which defaults to
+// "resilienthttp", and Telemetry.Key, which defaults to the host. A
+// configuration that [breaker.New] refuses makes NewStandardTransport fail.
+// The hooks (OnStateChange, …) are shared by the breakers of all hosts.
+func WithBreaker(cfg breaker.Config) StandardOption {
+	return standardOptionFunc(func(s *standardConfig) { s.breaker = &cfg })
+}
+
+// WithoutBreaker turns the per-host circuit breakers off.
+func WithoutBreaker() StandardOption {
+	return standardOptionFunc(func(s *standardConfig) { s.breaker = nil })
+}
+
+// WithBulkhead sets the configuration of each host's bulkhead. Zero fields
+// take the bulkhead package's defaults, except MaxConcurrent, which defaults
+// to [DefaultMaxInFlightPerHost], Name, which defaults to "resilienthttp",
+// and Telemetry.Key, which defaults to the host. A configuration that
+// [bulkhead.New] refuses makes NewStandardTransport fail.
+func WithBulkhead(cfg bulkhead.Config) StandardOption {
+	return standardOptionFunc(func(s *standardConfig) { s.bulkhead = &cfg })
+}
+
+// WithoutBulkhead turns the per-host bulkheads off.
+func WithoutBulkhead() StandardOption {
+	return standardOptionFunc(func(s *standardConfig) { s.bulkhead = nil })
+}
+
+// WithMaxHosts sets the most hosts that get a breaker and a bulkhead of
+// their own ([keyed.Config.MaxKeys]); further hosts share one overflow
+// instance until idle hosts are evicted. n must be positive. The default is
+// [keyed.DefaultMaxKeys].
+func WithMaxHosts(n int) StandardOption {
+	return standardOptionFunc(func(s *standardConfig) {
+		if n <= 0 {
+			s.fail("WithMaxHosts(%d): the number of hosts must be positive", n)
+			return
+		}
+		s.maxHosts = n
+	})
+}
