@@ -187,7 +187,7 @@ func printTable(out io.Writer, rm *metricdata.ResourceMetrics) {
 func attrs(s attribute.Set) string {
 	var parts []string
 	for _, kv := range s.ToSlice() {
-		parts = append(parts, strings.TrimPrefix(string(kv.Key), "resilience.")+"="+kv.Value.Emit())
+		parts = append(parts, strings.TrimPrefix(string(kv.Key), "resilience.")+"="+kv.Value.String())
 	}
 	return strings.Join(parts, " ")
 }
