@@ -1055,3 +1055,32 @@ func TestCallerDeadlinePassedBeforeTimerIsNeutral(t *testing.T) {
 		t.Errorf("counts: got %+v, want 0 failures and 1 neutral", c)
 	}
 }
+
+// A hang ended by the caller's deadline after SlowCall counts as slow; one
+// ended before SlowCall, or a cancellation, stays neutral.
+func TestCallerDeadlineAfterSlowCallCountsAsSlow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := breaker.New(breaker.Config{ConsecutiveFailures: 100, SlowCall: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hang := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+		run := func(ctx context.Context) {
+			_ = b.Do(ctx, hang)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		run(ctx) // deadline after 2 s > SlowCall: slow
+		cancel()
+		ctx, cancel = context.WithTimeout(context.Background(), 500*time.Millisecond)
+		run(ctx) // deadline after 0.5 s < SlowCall: neutral
+		cancel()
+		ctx, cancel = context.WithCancel(context.Background())
+		time.AfterFunc(2*time.Second, cancel)
+		run(ctx) // cancelled after 2 s: neutral
+		cancel()
+		c := b.Counts()
+		if c.SlowCalls != 1 || c.Failures != 1 || c.Neutral != 2 {
+			t.Errorf("counts: got %+v, want 1 slow call (a failure) and 2 neutral", c)
+		}
+	})
+}

@@ -54,9 +54,19 @@ func (b *Breaker) classify(ctx context.Context, err error, d time.Duration, slow
 		}
 		return outcomeSuccess
 	}
+	// Another policy refused: nothing is known about the dependency.
+	if errors.Is(err, resilience.ErrRejected) {
+		return outcomeNeutral
+	}
 	// The caller gave up (or its deadline passed a moment before its timer
-	// fired), or another policy refused: nothing is known about the dependency.
-	if resilience.ContextDone(ctx) || errors.Is(err, resilience.ErrRejected) {
+	// fired): neutral, unless its deadline ended a call that had already
+	// been slower than SlowCall. Without that, a dependency that hangs is
+	// never counted when callers' deadlines are shorter than the attempt
+	// timeout.
+	if resilience.ContextDone(ctx) {
+		if slowRule && b.cfg.slowCall > 0 && d > b.cfg.slowCall && !errors.Is(ctx.Err(), context.Canceled) {
+			return outcomeSlow
+		}
 		return outcomeNeutral
 	}
 	if f := b.cfg.isFailure; f != nil {

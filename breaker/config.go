@@ -60,8 +60,11 @@ type Config struct {
 
 	// SlowCall makes a call that succeeds but takes longer than this count
 	// as a failure: a dependency that answers in 8 s instead of 80 ms is
-	// failing. Zero turns the rule off. It does not apply to calls admitted
-	// with [Breaker.Allow] (a stream's length says nothing about health).
+	// failing. So does a call that the caller's deadline ended after it had
+	// run longer than SlowCall (a hang is slow, whichever deadline ends it);
+	// a call the caller cancelled stays neutral. Zero turns the rule off. It
+	// does not apply to calls admitted with [Breaker.Allow] (a stream's
+	// length says nothing about health).
 	SlowCall time.Duration
 
 	// OpenFor is how long the breaker stays open before it lets probes
