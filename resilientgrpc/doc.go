@@ -137,4 +137,15 @@
 // a retry would deliver messages twice. Client-streaming and bidirectional
 // calls are never retried: replaying them would mean buffering every
 // message; their errors are always marked permanent.
+//
+// # Telemetry
+//
+// The interceptors record nothing of their own: the policies they run emit
+// OpenTelemetry metrics and span events (see package telemetry), and those
+// of the standard preset are keyed by full method. When the call's context
+// carries a recording span, the interceptors put the call's key into the
+// policy's context, so that the span events of shared policies name the
+// method too; no metadata value ever reaches an attribute. [WithTelemetry]
+// configures the standard preset's telemetry, and [Standard.Status] reports
+// its state for [telemetry.StatusHandler].
 package resilientgrpc

@@ -10,8 +10,10 @@ import (
 	"github.com/cascadeguard/resilience"
 	"github.com/cascadeguard/resilience/breaker"
 	"github.com/cascadeguard/resilience/bulkhead"
+	"github.com/cascadeguard/resilience/internal/observe"
 	"github.com/cascadeguard/resilience/keyed"
 	"github.com/cascadeguard/resilience/retry"
+	"github.com/cascadeguard/resilience/telemetry"
 )
 
 // Defaults of [NewStandard] that differ from those of the policy packages.
@@ -69,7 +71,9 @@ type standardConfig struct {
 	breaker  *breaker.Config
 	bulkhead *bulkhead.Config
 	maxKeys  int
-	err      error // the first bad option
+	tel      telemetry.Settings // WithTelemetry's, Key cleared
+	hasTel   bool               // WithTelemetry was given
+	err      error              // the first bad option
 }
 
 func (s *standardConfig) fail(format string, args ...any) {
@@ -158,6 +162,16 @@ type Standard struct {
 // DeadlineExceeded. An overall timeout that ends an attempt is neutral for
 // the breaker, like the caller's own deadline; a per-attempt timeout is a
 // failure.
+//
+// Telemetry is on by default, through the global OpenTelemetry providers
+// ([WithTelemetry] changes it): the retry (named "resilientgrpc"), each
+// key's breaker and bulkhead (named "resilientgrpc", or
+// "resilientgrpc-stream" for streams, with the key as resilience.key) and
+// the built-in timeouts of unary calls, which report as policies of kind
+// "timeout" named "overall" and "attempt" (outcome timeout when their
+// deadline ends the call or the attempt, and the resilience.timeout span
+// event). [Standard.Status], [Standard.Keys] and [Standard.StreamKeys]
+// serve a status page.
 func NewStandard(opts ...StandardOption) (*Standard, error) {
 	s := standardConfig{
 		overall:  DefaultOverallTimeout,
@@ -190,6 +204,7 @@ func NewStandard(opts ...StandardOption) (*Standard, error) {
 			cfg.Name = standardName
 		}
 		cfg.Budget = s.budget
+		cfg.Telemetry = s.telemetryFor(cfg.Telemetry)
 		r, err := retry.New(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("resilientgrpc: WithRetry: %w", err)
@@ -199,6 +214,17 @@ func NewStandard(opts ...StandardOption) (*Standard, error) {
 
 	std := &Standard{budget: budget}
 	if s.breaker != nil || s.bulkhead != nil {
+		// Copies: the options' configurations may serve other presets.
+		if s.breaker != nil {
+			c := *s.breaker
+			c.Telemetry = s.telemetryFor(c.Telemetry)
+			s.breaker = &c
+		}
+		if s.bulkhead != nil {
+			c := *s.bulkhead
+			c.Telemetry = s.telemetryFor(c.Telemetry)
+			s.bulkhead = &c
+		}
 		unary, stream := keyFactory(s.breaker, s.bulkhead, false), keyFactory(s.breaker, s.bulkhead, true)
 		// Build one now, so that a bad configuration fails here rather
 		// than at the first call.
@@ -217,7 +243,17 @@ func NewStandard(opts ...StandardOption) (*Standard, error) {
 	}
 	std.unary = newInterceptor(policy, std.unaryKeys, s.opts)
 	std.unary.overall, std.unary.attempt = s.overall, s.attempt
+	if s.overall > 0 {
+		std.unary.overallRec = observe.NewRecorder(observe.KindTimeout, overallTimeoutName, s.tel)
+	}
+	if s.attempt > 0 {
+		std.unary.attemptRec = observe.NewRecorder(observe.KindTimeout, attemptTimeoutName, s.tel)
+	}
 	std.stream = newInterceptor(policy, std.streamKeys, s.opts)
+	// The shared policies' span events want the call's key.
+	retryTel := s.retry != nil && !s.telemetryFor(s.retry.Telemetry).Disabled
+	std.unary.spanKey = retryTel || std.unary.overallRec != nil || std.unary.attemptRec != nil
+	std.stream.spanKey = retryTel
 	return std, nil
 }
 
@@ -228,7 +264,7 @@ func keyFactory(brCfg *breaker.Config, bhCfg *bulkhead.Config, stream bool) keye
 		name += "-stream"
 	}
 	return func(key string) (resilience.Policy, error) {
-		k := &KeyPolicy{}
+		k := &KeyPolicy{name: name, key: observe.SanitizeKey(key)}
 		if brCfg != nil {
 			cfg := *brCfg
 			if cfg.Name == "" {
@@ -294,11 +330,15 @@ func keyFactory(brCfg *breaker.Config, bhCfg *bulkhead.Config, stream bool) keye
 //
 // Calls made through a KeyPolicy directly are not seen by the Keyed that
 // holds it. A KeyPolicy is safe for concurrent use; its zero value runs
-// calls under no policy.
+// calls under no policy. It reports the status of its breaker and bulkhead
+// ([KeyPolicy.Status]), so that the status of Standard.Keys() shows each
+// key's breaker state.
 type KeyPolicy struct {
 	Breaker  *breaker.Breaker   // nil after WithoutBreaker
 	Bulkhead *bulkhead.Bulkhead // nil after WithoutBulkhead
 	chain    resilience.Policy
+	name     string // for Status: the preset's name
+	key      string // for Status: the key, sanitized
 }
 
 var (

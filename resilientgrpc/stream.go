@@ -101,10 +101,9 @@ func (ic *interceptor) stream(ctx context.Context, desc *grpc.StreamDesc, cc *gr
 		changed:    make(chan struct{}),
 	}
 	s.opts, s.onFinish = splitOptions(nil, nil, opts)
-	pctx := ctx
-	switch {
-	case ic.keys != nil:
-		h, err := ic.keys.Policy(ic.opts.keyFunc(method, cc))
+	pctx, key, keyed := ic.policyContext(ctx, method, cc)
+	if keyed {
+		h, err := ic.keys.Policy(key)
 		if err != nil {
 			err = exit(ctx, err)
 			for _, f := range s.onFinish {
@@ -113,10 +112,6 @@ func (ic *interceptor) stream(ctx context.Context, desc *grpc.StreamDesc, cc *gr
 			return nil, err
 		}
 		s.keyed = h
-	case ic.opts.withKey != nil:
-		if pctx = ic.opts.withKey(ctx, ic.opts.keyFunc(method, cc)); pctx == nil {
-			pctx = ctx
-		}
 	}
 
 	// The goroutine ends when the policy returns: see "Streams" in the

@@ -8,7 +8,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/internal/observe"
 	"github.com/cascadeguard/resilience/keyed"
 	"github.com/cascadeguard/resilience/timeout"
 )
@@ -47,10 +50,16 @@ type interceptor struct {
 
 	// The standard preset's timeouts of unary calls; 0: none.
 	overall, attempt time.Duration
+	// Their telemetry; nil when the timeout is off or its telemetry
+	// disabled.
+	overallRec, attemptRec *observe.Recorder
+	// spanKey: give the policy the call's key for its span events when
+	// the caller's span records them.
+	spanKey bool
 }
 
 func newInterceptor(p resilience.Policy, keys *keyed.Keyed, opts []Option) *interceptor {
-	ic := &interceptor{policy: p, keys: keys, opts: newOptions(opts)}
+	ic := &interceptor{policy: p, keys: keys, opts: newOptions(opts), spanKey: true}
 	ic.calls.New = func() any { return ic.newCall() }
 	return ic
 }
@@ -94,14 +103,9 @@ func (ic *interceptor) unary(ctx context.Context, method string, req, reply any,
 	c.opts = append(c.opts, c.trailer)
 
 	var err error
-	pctx := ctx
-	switch {
-	case ic.keys != nil:
-		c.keyed, err = ic.keys.Policy(ic.opts.keyFunc(method, cc))
-	case ic.opts.withKey != nil:
-		if pctx = ic.opts.withKey(ctx, ic.opts.keyFunc(method, cc)); pctx == nil {
-			pctx = ctx
-		}
+	pctx, key, keyed := ic.policyContext(ctx, method, cc)
+	if keyed {
+		c.keyed, err = ic.keys.Policy(key)
 	}
 	if err == nil {
 		err = c.policyDo(pctx)
@@ -119,8 +123,37 @@ func (ic *interceptor) unary(ctx context.Context, method string, req, reply any,
 	return err
 }
 
+// policyContext returns the context the policy gets (the caller's, with
+// the call's key when a per-key policy or a recording span wants it), the
+// key, and whether the key's instance of ic.keys runs the call. It computes
+// the key only when something wants it.
+func (ic *interceptor) policyContext(ctx context.Context, method string, cc *grpc.ClientConn) (context.Context, string, bool) {
+	spanKey := ic.spanKey && trace.SpanFromContext(ctx).IsRecording()
+	if ic.keys == nil && ic.opts.withKey == nil && !spanKey {
+		return ctx, "", false
+	}
+	key := ic.opts.keyFunc(method, cc)
+	pctx := ctx
+	if spanKey && key != "" {
+		// For the span events of the policies that are not per key (the
+		// retry, the timeouts): they name the key. Only for a recording
+		// span, since it costs a context value.
+		pctx = observe.ContextWithKey(pctx, key)
+	}
+	if ic.keys != nil {
+		return pctx, key, true
+	}
+	if ic.opts.withKey != nil {
+		if kctx := ic.opts.withKey(pctx, key); kctx != nil {
+			pctx = kctx
+		}
+	}
+	return pctx, key, false
+}
+
 // policyDo runs the policy around the attempts, under the key's policy if
-// there is one, and under the preset's overall timeout if there is one.
+// there is one, and under the preset's overall timeout if there is one,
+// whose telemetry records what a timeout.Timeout would.
 func (c *unaryCall) policyDo(ctx context.Context) error {
 	op := c.attempt
 	if c.keyed != nil {
@@ -131,11 +164,15 @@ func (c *unaryCall) policyDo(ctx context.Context) error {
 		c.pctx = ctx
 		return c.ic.policy.Do(ctx, op)
 	}
+	rec := c.ic.overallRec
+	s := rec.Start(ctx)
 	deadline := time.Now().Add(d)
 	if cd, ok := ctx.Deadline(); ok && !cd.After(deadline) {
 		// The caller's deadline comes first: ours could never fire.
 		c.pctx = ctx
-		return c.ic.policy.Do(ctx, op)
+		err := c.ic.policy.Do(ctx, op)
+		rec.Done(ctx, s, observe.Classify(ctx, err))
+		return err
 	}
 	c.overall.init(ctx, deadline)
 	c.pctx = &c.overall
@@ -143,8 +180,10 @@ func (c *unaryCall) policyDo(ctx context.Context) error {
 	fired := err != nil && ctx.Err() == nil && !time.Now().Before(deadline)
 	c.overall.end()
 	if fired {
+		rec.TimedOut(ctx, s, d)
 		return &timeout.Error{Name: overallTimeoutName, Duration: d, Err: err}
 	}
+	rec.Done(ctx, s, observe.Classify(ctx, err))
 	return err
 }
 
@@ -174,8 +213,14 @@ func (c *unaryCall) run(actx context.Context) error {
 			deadline, own = c.overall.deadline, false
 		}
 	}
+	// Under a per-attempt timeout, its telemetry records what a
+	// timeout.Timeout around the attempt would (rec is nil without one).
+	rec := c.ic.attemptRec
+	s := rec.Start(actx)
 	if cd, ok := base.Deadline(); ok && !cd.After(deadline) {
-		return c.invokeOnce(base)
+		err := c.invokeOnce(base)
+		rec.Done(actx, s, observe.Classify(actx, err))
+		return err
 	}
 	tctx, cancel := context.WithDeadline(base, deadline)
 	err := c.invokeOnce(tctx)
@@ -184,8 +229,10 @@ func (c *unaryCall) run(actx context.Context) error {
 	fired := own && err != nil && base.Err() == nil && (tctx.Err() != nil || !time.Now().Before(deadline))
 	cancel()
 	if fired {
+		rec.TimedOut(actx, s, c.ic.attempt)
 		return &timeout.Error{Name: attemptTimeoutName, Duration: c.ic.attempt, Err: err}
 	}
+	rec.Done(actx, s, observe.Classify(actx, err))
 	return err
 }
 

@@ -95,4 +95,16 @@
 // find their key in the context given to the policy. [WithContextKey] names
 // the function that puts it there; by default the key is the request's host
 // ([HostKey]), and [WithKeyFunc] changes it.
+//
+// # Telemetry
+//
+// The transport records nothing of its own: the policies it runs emit
+// OpenTelemetry metrics and span events (see package telemetry), and those
+// of a standard transport are keyed by host. When the request's context
+// carries a recording span, the transport puts the request's key into the
+// policy's context ([WithKeyFunc]'s, or [HostKey]), so that the span events
+// of shared policies name the host too; nothing of a URL but its host, and
+// no header, ever reaches an attribute. [WithTelemetry] configures the
+// standard transport's telemetry, and [Transport.Status] reports its state
+// for [telemetry.StatusHandler].
 package resilienthttp

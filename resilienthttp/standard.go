@@ -9,8 +9,10 @@ import (
 	"github.com/cascadeguard/resilience"
 	"github.com/cascadeguard/resilience/breaker"
 	"github.com/cascadeguard/resilience/bulkhead"
+	"github.com/cascadeguard/resilience/internal/observe"
 	"github.com/cascadeguard/resilience/keyed"
 	"github.com/cascadeguard/resilience/retry"
+	"github.com/cascadeguard/resilience/telemetry"
 	"github.com/cascadeguard/resilience/timeout"
 )
 
@@ -66,7 +68,9 @@ type standardConfig struct {
 	breaker  *breaker.Config
 	bulkhead *bulkhead.Config
 	maxHosts int
-	err      error // the first bad option
+	tel      telemetry.Settings // WithTelemetry's, Key cleared
+	hasTel   bool               // WithTelemetry was given
+	err      error              // the first bad option
 }
 
 func (s *standardConfig) fail(format string, args ...any) {
@@ -81,6 +85,10 @@ type standard struct {
 	overall, attempt time.Duration // 0: off
 	hosts            *keyed.Keyed  // nil when there is no per-host policy
 	budget           *retry.Budget
+
+	// The built-in timeouts' telemetry; nil when the timeout is off or
+	// its telemetry disabled.
+	overallRec, attemptRec *observe.Recorder
 }
 
 // NewStandardTransport returns a [Transport] that sends requests through
@@ -156,6 +164,14 @@ type standard struct {
 // number whatever hosts the requests name and never evicts a host whose
 // breaker is open.
 //
+// Telemetry is on by default, through the global OpenTelemetry providers
+// ([WithTelemetry] changes it): the retry (named "resilienthttp"), each
+// host's breaker and bulkhead (named "resilienthttp", with the host as
+// resilience.key) and the built-in timeouts, which report as policies of
+// kind "timeout" named "overall" and "attempt" (outcome timeout when their
+// deadline ends the call or the attempt, and the resilience.timeout span
+// event). [Transport.Status] and [Transport.Hosts] serve a status page.
+//
 // NewStandardTransport returns an error, and no Transport, when an option
 // has a bad value; the error names the option and the value.
 func NewStandardTransport(next http.RoundTripper, opts ...StandardOption) (*Transport, error) {
@@ -177,6 +193,14 @@ func NewStandardTransport(next http.RoundTripper, opts ...StandardOption) (*Tran
 
 	std := &standard{overall: s.overall, attempt: s.attempt}
 	t := &Transport{next: next, opts: s.opts, std: std}
+	if s.overall > 0 {
+		std.overallRec = observe.NewRecorder(observe.KindTimeout, overallTimeoutName, s.tel)
+	}
+	if s.attempt > 0 {
+		std.attemptRec = observe.NewRecorder(observe.KindTimeout, attemptTimeoutName, s.tel)
+	}
+	// The shared policies' span events want the request's key.
+	t.spanKey = std.overallRec != nil || std.attemptRec != nil
 	if s.retry != nil {
 		if s.budget == nil && !s.noBudget {
 			b, err := retry.NewBudget(retry.BudgetConfig{})
@@ -188,6 +212,8 @@ func NewStandardTransport(next http.RoundTripper, opts ...StandardOption) (*Tran
 		cfg := *s.retry
 		cfg.Name = nameOr(cfg.Name)
 		cfg.Budget = s.budget
+		cfg.Telemetry = s.telemetryFor(cfg.Telemetry)
+		t.spanKey = t.spanKey || !cfg.Telemetry.Disabled
 		r, err := retry.New(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("resilienthttp: WithRetry: %w", err)
@@ -195,6 +221,17 @@ func NewStandardTransport(next http.RoundTripper, opts ...StandardOption) (*Tran
 		t.policy, std.budget = r, s.budget
 	}
 	if s.breaker != nil || s.bulkhead != nil {
+		// Copies: the options' configurations may serve other transports.
+		if s.breaker != nil {
+			c := *s.breaker
+			c.Telemetry = s.telemetryFor(c.Telemetry)
+			s.breaker = &c
+		}
+		if s.bulkhead != nil {
+			c := *s.bulkhead
+			c.Telemetry = s.telemetryFor(c.Telemetry)
+			s.bulkhead = &c
+		}
 		factory := hostFactory(s.breaker, s.bulkhead)
 		// Build one now, so that a bad configuration fails here rather
 		// than at the first request.
@@ -220,7 +257,7 @@ func nameOr(name string) string {
 // hostFactory returns the factory of the per-host policies.
 func hostFactory(brCfg *breaker.Config, bhCfg *bulkhead.Config) keyed.Factory {
 	return func(host string) (resilience.Policy, error) {
-		h := &HostPolicy{}
+		h := &HostPolicy{name: standardName, key: observe.SanitizeKey(host)}
 		if brCfg != nil {
 			cfg := *brCfg
 			cfg.Name = nameOr(cfg.Name)
@@ -278,11 +315,15 @@ func hostFactory(brCfg *breaker.Config, bhCfg *bulkhead.Config) keyed.Factory {
 //
 // Calls made through a HostPolicy directly are not seen by the Keyed that
 // holds it. A HostPolicy is safe for concurrent use; its zero value runs
-// calls under no policy.
+// calls under no policy. It reports the status of its breaker and bulkhead
+// ([HostPolicy.Status]), so that the status of Transport.Hosts() shows each
+// host's breaker state.
 type HostPolicy struct {
 	Breaker  *breaker.Breaker   // nil after WithoutBreaker
 	Bulkhead *bulkhead.Bulkhead // nil after WithoutBulkhead
 	chain    resilience.Policy
+	name     string // for Status: the transport's name
+	key      string // for Status: the host, sanitized
 }
 
 var (
@@ -329,9 +370,9 @@ func (t *Transport) Budget() *retry.Budget {
 
 // setStandard prepares the call for a standard transport: the host's
 // policy, and the overall context.
-func (c *call) setStandard(s *standard) {
+func (c *call) setStandard(s *standard, key string) {
 	if s.hosts != nil {
-		c.host, c.setupErr = s.hosts.Policy(c.t.key(c.req))
+		c.host, c.setupErr = s.hosts.Policy(key)
 	}
 	if s.overall > 0 {
 		d := time.Now().Add(s.overall)
@@ -347,14 +388,24 @@ func (c *call) setStandard(s *standard) {
 
 // endOverall ends the overall context when the policy has returned err,
 // and says that the overall timeout ended the call if it did, as a
-// [timeout.Timeout] would.
-func (c *call) endOverall(err error) error {
+// [timeout.Timeout] would. It records the call's outcome for the overall
+// timeout's telemetry, started with s.
+func (c *call) endOverall(err error, s observe.Stamp) error {
+	std := c.t.std
 	o := c.overall
+	if o == nil {
+		// The caller's deadline came first: ours could not fire.
+		std.overallRec.Done(c.ctx, s, observe.Classify(c.ctx, err))
+		return err
+	}
+	ctx := o.parent // the caller's, with the key
 	fired := err != nil && c.req.Context().Err() == nil && o.expired()
 	o.end()
 	if fired {
-		return &timeout.Error{Name: overallTimeoutName, Duration: c.t.std.overall, Err: err}
+		std.overallRec.TimedOut(ctx, s, std.overall)
+		return &timeout.Error{Name: overallTimeoutName, Duration: std.overall, Err: err}
 	}
+	std.overallRec.Done(ctx, s, observe.Classify(ctx, err))
 	return err
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/internal/observe"
 	"github.com/cascadeguard/resilience/retry"
 	"github.com/cascadeguard/resilience/timeout"
 )
@@ -29,6 +30,9 @@ type Transport struct {
 	opts   options
 	std    *standard // the parts of a standard transport; nil for others
 	calls  sync.Pool // of *call
+	// spanKey: give the policy the request's key for its span events
+	// when the caller's span records them.
+	spanKey bool
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -38,7 +42,7 @@ var _ http.RoundTripper = (*Transport)(nil)
 // with the transport's guarantees (bodies, contexts, classification) but no
 // policy. Nil options are ignored.
 func NewTransport(next http.RoundTripper, p resilience.Policy, opts ...Option) *Transport {
-	t := &Transport{next: next, policy: p}
+	t := &Transport{next: next, policy: p, spanKey: p != nil}
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&t.opts)
@@ -60,6 +64,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errNilRequest
 	}
 	c := t.newCall(req)
+	var stamp observe.Stamp
+	if std := t.std; std != nil {
+		// Like a timeout.Timeout, the overall timeout's telemetry covers
+		// the whole call.
+		stamp = std.overallRec.Start(c.outer())
+	}
 	err := c.setupErr
 	if err == nil {
 		op := c.op
@@ -72,8 +82,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			err = t.policy.Do(c.ctx, op)
 		}
 	}
-	if c.overall != nil {
-		err = c.endOverall(err)
+	if std := t.std; std != nil && std.overall > 0 {
+		err = c.endOverall(err, stamp)
 	}
 	resp, err := c.finish(err)
 	t.freeCall(c)
@@ -145,14 +155,22 @@ func (t *Transport) newCall(req *http.Request) *call {
 		c.guarded = c.guard
 	}
 	ctx := req.Context()
+	var key string
+	spanKey := t.spanKey && spanRecording(ctx)
+	if t.opts.withKey != nil || spanKey || t.std != nil && t.std.hosts != nil {
+		key = t.key(req)
+	}
+	if spanKey {
+		ctx = withKeyForSpan(ctx, key)
+	}
 	if with := t.opts.withKey; with != nil {
-		if kctx := with(ctx, t.key(req)); kctx != nil {
+		if kctx := with(ctx, key); kctx != nil {
 			ctx = kctx
 		}
 	}
 	c.req, c.ctx, c.done, c.next = req, ctx, ctx.Done(), t.nextTransport()
 	if t.std != nil {
-		c.setStandard(t.std)
+		c.setStandard(t.std, key)
 	}
 	idempotent := t.opts.idempotent
 	if idempotent == nil {
@@ -179,8 +197,37 @@ func (t *Transport) key(req *http.Request) string {
 	return t.opts.keyFunc(req)
 }
 
-// attempt is the op given to the policy: one attempt at the request.
+// outer returns the context of the call outside the overall timeout: the
+// caller's, with the key.
+func (c *call) outer() context.Context {
+	if c.overall != nil {
+		return c.overall.parent
+	}
+	return c.ctx
+}
+
+// attempt is the op given to the policy: one attempt at the request. Under
+// a per-attempt timeout, it records what a timeout.Timeout around the
+// attempt would.
 func (c *call) attempt(actx context.Context) error {
+	std := c.t.std
+	if std == nil || std.attemptRec == nil {
+		return c.send(actx, nil)
+	}
+	s := std.attemptRec.Start(actx)
+	fired := false
+	err := c.send(actx, &fired)
+	if fired {
+		std.attemptRec.TimedOut(actx, s, std.attempt)
+	} else {
+		std.attemptRec.Done(actx, s, observe.Classify(actx, err))
+	}
+	return err
+}
+
+// send is one attempt at the request; it sets *fired (if not nil) when the
+// per-attempt timeout ended the attempt.
+func (c *call) send(actx context.Context, fired *bool) error {
 	c.mu.Lock()
 	body, orig, replayable, err := c.nextBody()
 	if err != nil {
@@ -203,7 +250,7 @@ func (c *call) attempt(actx context.Context) error {
 		if stop != nil {
 			stop()
 		}
-		err = c.failed(actx, ex, err, replayable)
+		err = c.failed(actx, ex, err, replayable, fired)
 		ex.release()
 		if resp != nil && resp.Body != nil {
 			// The wrapped transport broke the RoundTripper contract.
@@ -300,13 +347,16 @@ func (c *call) setBody(r *http.Request, body io.ReadCloser) {
 }
 
 // failed returns the op's error for an attempt that got no response.
-func (c *call) failed(actx context.Context, ex *exchange, err error, replayable bool) error {
+func (c *call) failed(actx context.Context, ex *exchange, err error, replayable bool, fired *bool) error {
 	if c.req.Context().Err() == nil {
 		switch {
 		case ex != nil && ex.ctx.kind == deadlineAttempt && ex.ctx.expired():
 			// The per-attempt timeout: a failure of the dependency,
 			// which may be retried.
 			err = &timeout.Error{Name: attemptTimeoutName, Duration: c.t.std.attempt, Err: err}
+			if fired != nil {
+				*fired = true
+			}
 		case actx.Err() != nil:
 			// The attempt context ended, not the caller's: say so,
 			// whichever of our context's deadline and its end won the
