@@ -23,12 +23,31 @@ const (
 	// and every backoff wait.
 	DefaultOverallTimeout = 30 * time.Second
 
+	// DefaultAttemptTimeout bounds one attempt. When the overall timeout is
+	// set below twice this, the default attempt timeout is half the overall
+	// one instead, so that a hung attempt still fails as an attempt (which
+	// the breaker counts and the retry retries) rather than run into the
+	// overall deadline (which the breaker must count as neutral).
+	//
 	// DefaultAttemptTimeout bounds one attempt of a unary call.
 	DefaultAttemptTimeout = 10 * time.Second
 
-	// DefaultBreakerOpenFor is how long a key's circuit breaker stays open
-	// before it lets a probe through.
-	DefaultBreakerOpenFor = 10 * time.Second
+	// DefaultBreakerOpenFor is how long a key's circuit breaker stays
+	// open before it lets a probe through. It is short because a probe is
+	// cheap (one request per second while the key is down) and a recovered
+	// key should get its traffic back within about a second; the per-key
+	// bulkhead and the retry budget bound the load meanwhile.
+	DefaultBreakerOpenFor = time.Second
+
+	// DefaultBreakerConsecutiveFailures opens a key's breaker after that
+	// many failures in a row, so that a total outage trips it within a
+	// few calls however long the key was healthy before (the failure-ratio
+	// rule must first outweigh the successes still in its window).
+	DefaultBreakerConsecutiveFailures = 10
+
+	// DefaultBreakerWindow is the rolling window of the failure-ratio rule
+	// (50 % of at least 20 calls).
+	DefaultBreakerWindow = 10 * time.Second
 
 	// DefaultMaxInFlightPerKey is the most unary calls in flight for one
 	// key, and the most streams open for one key.
@@ -62,18 +81,28 @@ func (f optionFunc) applyStandard(s *standardConfig) { s.opts = append(s.opts, f
 // standardConfig collects the options of NewStandard. Nil parts are turned
 // off.
 type standardConfig struct {
-	opts     []Option
-	overall  time.Duration // 0: off
-	attempt  time.Duration // 0: off
-	retry    *retry.Config
-	budget   *retry.Budget
-	noBudget bool // WithoutBudget: budget stays nil
-	breaker  *breaker.Config
-	bulkhead *bulkhead.Config
-	maxKeys  int
-	tel      telemetry.Settings // WithTelemetry's, Key cleared
-	hasTel   bool               // WithTelemetry was given
-	err      error              // the first bad option
+	opts       []Option
+	overall    time.Duration // 0: off
+	attempt    time.Duration // 0: off
+	attemptSet bool          // WithAttemptTimeout or WithoutAttemptTimeout was given
+	retry      *retry.Config
+	budget     *retry.Budget
+	noBudget   bool // WithoutBudget: budget stays nil
+	breaker    *breaker.Config
+	bulkhead   *bulkhead.Config
+	maxKeys    int
+	tel        telemetry.Settings // WithTelemetry's, Key cleared
+	hasTel     bool               // WithTelemetry was given
+	err        error              // the first bad option
+}
+
+// probeTimeout is how long a half-open probe may take: as long as an
+// attempt may.
+func (s *standardConfig) probeTimeout() time.Duration {
+	if s.attempt > 0 {
+		return s.attempt
+	}
+	return s.overall
 }
 
 func (s *standardConfig) fail(format string, args ...any) {
@@ -111,12 +140,14 @@ type Standard struct {
 //	                      honoured up to 30 s
 //	retry budget          10 % of calls (over 10 s) + 1 retry/s,     WithBudget, WithoutBudget
 //	                      shared by all keys
-//	breaker, per key      opens when ≥ 50 % of ≥ 20 calls in a       WithBreaker, WithoutBreaker
-//	                      rolling 30 s window failed; open 10 s
-//	                      (±10 % jitter), then 1 probe
+//	breaker, per key      opens after 10 failures in a row or        WithBreaker, WithoutBreaker
+//	                      ≥ 50 % of ≥ 20 calls in a rolling 10 s
+//	                      window; open 1 s (±10 % jitter), then
+//	                      1 probe
 //	bulkhead, per key     100 calls in flight (or streams open),     WithBulkhead, WithoutBulkhead
 //	                      no queue
-//	per-attempt timeout   10 s (unary calls)                         WithAttemptTimeout, WithoutAttemptTimeout
+//	per-attempt timeout   10 s, or half the overall timeout when     WithAttemptTimeout, WithoutAttemptTimeout
+//	                      that is under 20 s (unary calls)
 //	keys                  the full method name, or the target with   WithKeyFunc, WithMaxKeys
 //	                      WithKeyFunc(TargetKey); at most 1024 with
 //	                      their own breaker and bulkhead, idle ones
@@ -135,12 +166,15 @@ type Standard struct {
 //     Unavailable is retried (see the package documentation), so a
 //     per-attempt timeout is not retried unless WithRetryableCodes adds
 //     DeadlineExceeded, which suits idempotent methods only.
-//   - The breaker opens on a failure ratio, not a run of failures, so that
-//     a method that fails one call in three is left alone and one that
-//     fails every other is spared; 20 calls make the ratio meaningful. It
-//     stays open 10 s rather than the breaker package's 30 s, so that a
-//     dependency that recovers gets traffic back within seconds, while one
-//     that is still down costs one probe per 10 s.
+//   - The breaker opens after 10 failures in a row, so that a total outage
+//     trips it within a few calls however long the key was healthy before,
+//     or when at least half of at least 20 calls in a rolling 10 s window
+//     failed, so that a key that fails one call in three is left alone and
+//     one that fails every other one gets room to recover. It stays open
+//     1 s (jittered) rather than the breaker package's 30 s: a probe is one
+//     call per second while the key is down, and a key that recovers (a
+//     deploy, a failover) gets its traffic back within about a second. A
+//     probe may take as long as an attempt before its slot expires.
 //   - 100 in flight per key, without a queue: far above what a healthy
 //     dependency needs from one client, so it acts only when the
 //     dependency slows down, and then sheds at once instead of piling up
@@ -188,6 +222,9 @@ func NewStandard(opts ...StandardOption) (*Standard, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
+	if !s.attemptSet && s.overall > 0 && s.overall < 2*s.attempt {
+		s.attempt = s.overall / 2
+	}
 
 	var policy resilience.Policy = resilience.Chain()
 	var budget *retry.Budget
@@ -225,7 +262,8 @@ func NewStandard(opts ...StandardOption) (*Standard, error) {
 			c.Telemetry = s.telemetryFor(c.Telemetry)
 			s.bulkhead = &c
 		}
-		unary, stream := keyFactory(s.breaker, s.bulkhead, false), keyFactory(s.breaker, s.bulkhead, true)
+		// Streams have no timeouts: their probes keep the breaker's own slot expiry.
+		unary, stream := keyFactory(s.breaker, s.bulkhead, false, s.probeTimeout()), keyFactory(s.breaker, s.bulkhead, true, 0)
 		// Build one now, so that a bad configuration fails here rather
 		// than at the first call.
 		if _, err := unary(""); err != nil {
@@ -258,7 +296,7 @@ func NewStandard(opts ...StandardOption) (*Standard, error) {
 }
 
 // keyFactory returns the factory of the per-key policies.
-func keyFactory(brCfg *breaker.Config, bhCfg *bulkhead.Config, stream bool) keyed.Factory {
+func keyFactory(brCfg *breaker.Config, bhCfg *bulkhead.Config, stream bool, probeTimeout time.Duration) keyed.Factory {
 	name := standardName
 	if stream {
 		name += "-stream"
@@ -272,6 +310,20 @@ func keyFactory(brCfg *breaker.Config, bhCfg *bulkhead.Config, stream bool) keye
 			}
 			if cfg.OpenFor == 0 {
 				cfg.OpenFor = DefaultBreakerOpenFor
+			}
+			if cfg.ConsecutiveFailures == 0 && cfg.FailureRatio == 0 && cfg.MinCalls == 0 {
+				cfg.ConsecutiveFailures = DefaultBreakerConsecutiveFailures
+				cfg.FailureRatio = breaker.DefaultFailureRatio
+				cfg.MinCalls = breaker.DefaultMinCalls
+			}
+			if cfg.Window == 0 {
+				cfg.Window = DefaultBreakerWindow
+			}
+			if cfg.ProbeTimeout == 0 && probeTimeout > cfg.OpenFor {
+				// A probe may take as long as an attempt; a shorter slot
+				// would expire under a slow but healthy probe and ignore
+				// its report.
+				cfg.ProbeTimeout = probeTimeout
 			}
 			if cfg.Telemetry.Key == "" {
 				cfg.Telemetry.Key = key
@@ -418,14 +470,14 @@ func WithAttemptTimeout(d time.Duration) StandardOption {
 			s.fail("WithAttemptTimeout(%v): the timeout must be positive (WithoutAttemptTimeout turns it off)", d)
 			return
 		}
-		s.attempt = d
+		s.attempt, s.attemptSet = d, true
 	})
 }
 
 // WithoutAttemptTimeout turns the per-attempt timeout off: an attempt may
 // take up to the overall deadline.
 func WithoutAttemptTimeout() StandardOption {
-	return standardOptionFunc(func(s *standardConfig) { s.attempt = 0 })
+	return standardOptionFunc(func(s *standardConfig) { s.attempt, s.attemptSet = 0, true })
 }
 
 // WithRetry sets the retry policy's configuration. Zero fields take the

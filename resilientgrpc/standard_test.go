@@ -248,7 +248,10 @@ func TestStandardTimeouts(t *testing.T) {
 		failures uint32 // the overall timeout ends the breaker's context too: neutral
 	}{
 		{"attempt", []resilientgrpc.StandardOption{resilientgrpc.WithAttemptTimeout(20 * time.Millisecond)}, "attempt", 1},
-		{"overall", []resilientgrpc.StandardOption{resilientgrpc.WithOverallTimeout(20 * time.Millisecond)}, "overall", 0},
+		{"overall", []resilientgrpc.StandardOption{resilientgrpc.WithOverallTimeout(20 * time.Millisecond), resilientgrpc.WithoutAttemptTimeout()}, "overall", 0},
+		// An overall timeout set alone halves the default attempt timeout,
+		// so a hung attempt still fails as an attempt.
+		{"attempt from overall", []resilientgrpc.StandardOption{resilientgrpc.WithOverallTimeout(40 * time.Millisecond)}, "attempt", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -23,12 +23,31 @@ const (
 	// every backoff wait, and reading the response body.
 	DefaultOverallTimeout = 30 * time.Second
 
+	// DefaultAttemptTimeout bounds one attempt. When the overall timeout is
+	// set below twice this, the default attempt timeout is half the overall
+	// one instead, so that a hung attempt still fails as an attempt (which
+	// the breaker counts and the retry retries) rather than run into the
+	// overall deadline (which the breaker must count as neutral).
+	//
 	// DefaultAttemptTimeout bounds one attempt, body included.
 	DefaultAttemptTimeout = 10 * time.Second
 
 	// DefaultBreakerOpenFor is how long a host's circuit breaker stays
-	// open before it lets a probe through.
-	DefaultBreakerOpenFor = 10 * time.Second
+	// open before it lets a probe through. It is short because a probe is
+	// cheap (one request per second while the host is down) and a recovered
+	// host should get its traffic back within about a second; the per-host
+	// bulkhead and the retry budget bound the load meanwhile.
+	DefaultBreakerOpenFor = time.Second
+
+	// DefaultBreakerConsecutiveFailures opens a host's breaker after that
+	// many failures in a row, so that a total outage trips it within a
+	// few calls however long the host was healthy before (the failure-ratio
+	// rule must first outweigh the successes still in its window).
+	DefaultBreakerConsecutiveFailures = 10
+
+	// DefaultBreakerWindow is the rolling window of the failure-ratio rule
+	// (50 % of at least 20 calls).
+	DefaultBreakerWindow = 10 * time.Second
 
 	// DefaultMaxInFlightPerHost is the most requests in flight to one host.
 	DefaultMaxInFlightPerHost = 100
@@ -59,18 +78,28 @@ func (f standardOptionFunc) applyStandard(s *standardConfig) { f(s) }
 // standardConfig collects the options of NewStandardTransport. Nil parts
 // are turned off.
 type standardConfig struct {
-	opts     options
-	overall  time.Duration // 0: off
-	attempt  time.Duration // 0: off
-	retry    *retry.Config
-	budget   *retry.Budget
-	noBudget bool // WithoutBudget: budget stays nil
-	breaker  *breaker.Config
-	bulkhead *bulkhead.Config
-	maxHosts int
-	tel      telemetry.Settings // WithTelemetry's, Key cleared
-	hasTel   bool               // WithTelemetry was given
-	err      error              // the first bad option
+	opts       options
+	overall    time.Duration // 0: off
+	attempt    time.Duration // 0: off
+	attemptSet bool          // WithAttemptTimeout or WithoutAttemptTimeout was given
+	retry      *retry.Config
+	budget     *retry.Budget
+	noBudget   bool // WithoutBudget: budget stays nil
+	breaker    *breaker.Config
+	bulkhead   *bulkhead.Config
+	maxHosts   int
+	tel        telemetry.Settings // WithTelemetry's, Key cleared
+	hasTel     bool               // WithTelemetry was given
+	err        error              // the first bad option
+}
+
+// probeTimeout is how long a half-open probe may take: as long as an
+// attempt may.
+func (s *standardConfig) probeTimeout() time.Duration {
+	if s.attempt > 0 {
+		return s.attempt
+	}
+	return s.overall
 }
 
 func (s *standardConfig) fail(format string, args ...any) {
@@ -104,11 +133,13 @@ type standard struct {
 //	                      honoured up to 30 s
 //	retry budget          10 % of requests (over 10 s) + 1 retry/s,  WithBudget, WithoutBudget
 //	                      shared by all hosts
-//	breaker, per host     opens when ≥ 50 % of ≥ 20 calls in a       WithBreaker, WithoutBreaker
-//	                      rolling 30 s window failed; open 10 s
-//	                      (±10 % jitter), then 1 probe
+//	breaker, per host     opens after 10 failures in a row or        WithBreaker, WithoutBreaker
+//	                      ≥ 50 % of ≥ 20 calls in a rolling 10 s
+//	                      window; open 1 s (±10 % jitter), then
+//	                      1 probe
 //	bulkhead, per host    100 requests in flight, no queue           WithBulkhead, WithoutBulkhead
-//	per-attempt timeout   10 s                                       WithAttemptTimeout, WithoutAttemptTimeout
+//	per-attempt timeout   10 s, or half the overall timeout when     WithAttemptTimeout, WithoutAttemptTimeout
+//	                      that is under 20 s
 //	hosts                 at most 1024 with their own breaker and    WithMaxHosts
 //	                      bulkhead; idle ones evicted after 10 min
 //
@@ -122,15 +153,15 @@ type standard struct {
 //     failure is cured by one or two retries, and the budget keeps a total
 //     outage from tripling the load on the failing host (retries add at
 //     most about 10 % to it).
-//   - The breaker opens on a failure ratio, not a run of failures, so that
-//     a host that fails one request in three is left alone and one that
-//     fails every other one gets room to recover; 20 calls make the ratio
-//     meaningful. It
-//     stays open 10 s rather than the breaker package's 30 s: for an HTTP
-//     client a host that recovers (a deploy, a failover) should get
-//     traffic back within seconds, and a host that is still down costs
-//     only one probe per 10 s, because a failed probe opens the breaker
-//     again at once.
+//   - The breaker opens after 10 failures in a row, so that a total outage
+//     trips it within a few calls however long the host was healthy before,
+//     or when at least half of at least 20 calls in a rolling 10 s window
+//     failed, so that a host that fails one call in three is left alone and
+//     one that fails every other one gets room to recover. It stays open
+//     1 s (jittered) rather than the breaker package's 30 s: a probe is one
+//     call per second while the host is down, and a host that recovers (a
+//     deploy, a failover) gets its traffic back within about a second. A
+//     probe may take as long as an attempt before its slot expires.
 //   - 100 in flight per host, without a queue: far above what a healthy
 //     host needs from one client (by Little's law, 2,000 requests per
 //     second at 50 ms each), so it acts only when a host slows down, and
@@ -190,6 +221,9 @@ func NewStandardTransport(next http.RoundTripper, opts ...StandardOption) (*Tran
 	if s.err != nil {
 		return nil, s.err
 	}
+	if !s.attemptSet && s.overall > 0 && s.overall < 2*s.attempt {
+		s.attempt = s.overall / 2
+	}
 
 	std := &standard{overall: s.overall, attempt: s.attempt}
 	t := &Transport{next: next, opts: s.opts, std: std}
@@ -232,7 +266,7 @@ func NewStandardTransport(next http.RoundTripper, opts ...StandardOption) (*Tran
 			c.Telemetry = s.telemetryFor(c.Telemetry)
 			s.bulkhead = &c
 		}
-		factory := hostFactory(s.breaker, s.bulkhead)
+		factory := hostFactory(s.breaker, s.bulkhead, s.probeTimeout())
 		// Build one now, so that a bad configuration fails here rather
 		// than at the first request.
 		if _, err := factory(""); err != nil {
@@ -255,7 +289,7 @@ func nameOr(name string) string {
 }
 
 // hostFactory returns the factory of the per-host policies.
-func hostFactory(brCfg *breaker.Config, bhCfg *bulkhead.Config) keyed.Factory {
+func hostFactory(brCfg *breaker.Config, bhCfg *bulkhead.Config, probeTimeout time.Duration) keyed.Factory {
 	return func(host string) (resilience.Policy, error) {
 		h := &HostPolicy{name: standardName, key: observe.SanitizeKey(host)}
 		if brCfg != nil {
@@ -263,6 +297,20 @@ func hostFactory(brCfg *breaker.Config, bhCfg *bulkhead.Config) keyed.Factory {
 			cfg.Name = nameOr(cfg.Name)
 			if cfg.OpenFor == 0 {
 				cfg.OpenFor = DefaultBreakerOpenFor
+			}
+			if cfg.ConsecutiveFailures == 0 && cfg.FailureRatio == 0 && cfg.MinCalls == 0 {
+				cfg.ConsecutiveFailures = DefaultBreakerConsecutiveFailures
+				cfg.FailureRatio = breaker.DefaultFailureRatio
+				cfg.MinCalls = breaker.DefaultMinCalls
+			}
+			if cfg.Window == 0 {
+				cfg.Window = DefaultBreakerWindow
+			}
+			if cfg.ProbeTimeout == 0 && probeTimeout > cfg.OpenFor {
+				// A probe may take as long as an attempt; a shorter slot
+				// would expire under a slow but healthy probe and ignore
+				// its report.
+				cfg.ProbeTimeout = probeTimeout
 			}
 			if cfg.Telemetry.Key == "" {
 				cfg.Telemetry.Key = host
@@ -439,14 +487,14 @@ func WithAttemptTimeout(d time.Duration) StandardOption {
 			s.fail("WithAttemptTimeout(%v): the timeout must be positive (WithoutAttemptTimeout turns it off)", d)
 			return
 		}
-		s.attempt = d
+		s.attempt, s.attemptSet = d, true
 	})
 }
 
 // WithoutAttemptTimeout turns the per-attempt timeout off: an attempt may
 // take up to the overall deadline.
 func WithoutAttemptTimeout() StandardOption {
-	return standardOptionFunc(func(s *standardConfig) { s.attempt = 0 })
+	return standardOptionFunc(func(s *standardConfig) { s.attempt, s.attemptSet = 0, true })
 }
 
 // WithRetry sets the retry policy's configuration. Zero fields take the

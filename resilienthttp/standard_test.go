@@ -93,8 +93,8 @@ func TestStandardOrder(t *testing.T) {
 		t.Fatalf("after %d requests: got %v, want breaker.ErrOpen", requests, err)
 	}
 	seen := srv.requests.Load()
-	if seen < breaker.DefaultMinCalls {
-		t.Errorf("breaker opened after %d attempts, want at least MinCalls = %d", seen, breaker.DefaultMinCalls)
+	if seen < resilienthttp.DefaultBreakerConsecutiveFailures {
+		t.Errorf("breaker opened after %d attempts, want at least %d (failures in a row)", seen, resilienthttp.DefaultBreakerConsecutiveFailures)
 	}
 	if int64(requests) >= seen {
 		t.Errorf("%d requests for %d attempts: the retry did not run outside the breaker", requests, seen)
@@ -423,13 +423,23 @@ func TestStandardTimeouts(t *testing.T) {
 		// deadline ended is neutral (the breaker's context had ended).
 		wantCounts *breaker.Counts
 	}{{
-		name:       "overall spans attempts",
-		statuses:   []int{0},
-		opts:       append(quickRetries(5), resilienthttp.WithOverallTimeout(30*time.Second), resilienthttp.WithAttemptTimeout(10*time.Second)),
+		name:     "overall spans attempts",
+		statuses: []int{0},
+		// A window longer than the test, so the counts hold all attempts.
+		opts: append(quickRetries(5), resilienthttp.WithOverallTimeout(30*time.Second), resilienthttp.WithAttemptTimeout(10*time.Second),
+			resilienthttp.WithBreaker(breaker.Config{FailureRatio: 0.5, MinCalls: 20, Window: time.Minute})),
 		wantStarts: []time.Duration{0, 10 * time.Second, 20 * time.Second},
 		wantTook:   30 * time.Second,
 		wantName:   "overall",
 		wantCounts: &breaker.Counts{Requests: 3, Failures: 2, Neutral: 1, ConsecutiveFailures: 2},
+	}, {
+		name:       "attempt timeout defaults to half a short overall one",
+		statuses:   []int{0},
+		opts:       append(quickRetries(3), resilienthttp.WithOverallTimeout(4*time.Second)),
+		wantStarts: []time.Duration{0, 2 * time.Second},
+		wantTook:   4 * time.Second,
+		wantName:   "overall",
+		wantCounts: &breaker.Counts{Requests: 2, Failures: 1, Neutral: 1, ConsecutiveFailures: 1},
 	}, {
 		name:       "last attempt cut by the overall deadline",
 		statuses:   []int{0},
