@@ -88,7 +88,9 @@ func (l *limiter) admit(name, key string) (string, string) {
 //
 // A gRPC method such as "/pkg.Service/Method" passes unchanged.
 func SanitizeKey(s string) string {
-	if i := strings.Index(s, "://"); i >= 0 {
+	// Every scheme separator goes, so that the result has none left and
+	// sanitizing it again changes nothing ("://://" once left "://").
+	for i := strings.Index(s, "://"); i >= 0; i = strings.Index(s, "://") {
 		if u, err := url.Parse(s); err == nil && u.Host != "" {
 			return clean(HTTPKey(u), MaxKeyLen)
 		}
