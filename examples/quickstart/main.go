@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -15,15 +16,20 @@ import (
 )
 
 func main() {
-	overall, err := timeout.New(timeout.Config{Name: "overall", Duration: 300 * time.Millisecond})
-	if err != nil {
+	if err := run(os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+func run(out io.Writer) error {
+	overall, err := timeout.New(timeout.Config{Name: "overall", Duration: 300 * time.Millisecond})
+	if err != nil {
+		return err
+	}
 	perAttempt, err := timeout.New(timeout.Config{Name: "attempt", Duration: 100 * time.Millisecond})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return err
 	}
 	p := resilience.Chain(overall, perAttempt)
 
@@ -36,6 +42,7 @@ func main() {
 			return ctx.Err()
 		}
 	})
-	fmt.Printf("call ended after %v: %v\n", time.Since(start).Round(10*time.Millisecond), err)
-	fmt.Println("errors.Is(err, timeout.ErrTimeout):", errors.Is(err, timeout.ErrTimeout))
+	fmt.Fprintf(out, "call ended after %v: %v\n", time.Since(start).Round(10*time.Millisecond), err)
+	fmt.Fprintln(out, "errors.Is(err, timeout.ErrTimeout):", errors.Is(err, timeout.ErrTimeout))
+	return nil
 }
