@@ -2,7 +2,6 @@ package resilientgrpc
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"google.golang.org/grpc"
@@ -11,9 +10,9 @@ import (
 	"github.com/cascadeguard/resilience/breaker"
 	"github.com/cascadeguard/resilience/bulkhead"
 	"github.com/cascadeguard/resilience/internal/observe"
+	"github.com/cascadeguard/resilience/internal/preset"
 	"github.com/cascadeguard/resilience/keyed"
 	"github.com/cascadeguard/resilience/retry"
-	"github.com/cascadeguard/resilience/telemetry"
 )
 
 // Defaults of [NewStandard] that differ from those of the policy packages.
@@ -58,8 +57,8 @@ const (
 // unless their configuration names them.
 const (
 	standardName       = "resilientgrpc"
-	overallTimeoutName = "overall"
-	attemptTimeoutName = "attempt"
+	overallTimeoutName = preset.OverallTimeoutName
+	attemptTimeoutName = preset.AttemptTimeoutName
 )
 
 // A StandardOption configures [NewStandard]. Every [Option] is also a
@@ -78,37 +77,11 @@ func (f standardOptionFunc) applyStandard(s *standardConfig) { f(s) }
 
 func (f optionFunc) applyStandard(s *standardConfig) { s.opts = append(s.opts, f) }
 
-// standardConfig collects the options of NewStandard. Nil parts are turned
-// off.
+// standardConfig collects the options of NewStandard: the preset's (nil
+// parts are turned off) and the interceptors'.
 type standardConfig struct {
-	opts       []Option
-	overall    time.Duration // 0: off
-	attempt    time.Duration // 0: off
-	attemptSet bool          // WithAttemptTimeout or WithoutAttemptTimeout was given
-	retry      *retry.Config
-	budget     *retry.Budget
-	noBudget   bool // WithoutBudget: budget stays nil
-	breaker    *breaker.Config
-	bulkhead   *bulkhead.Config
-	maxKeys    int
-	tel        telemetry.Settings // WithTelemetry's, Key cleared
-	hasTel     bool               // WithTelemetry was given
-	err        error              // the first bad option
-}
-
-// probeTimeout is how long a half-open probe may take: as long as an
-// attempt may.
-func (s *standardConfig) probeTimeout() time.Duration {
-	if s.attempt > 0 {
-		return s.attempt
-	}
-	return s.overall
-}
-
-func (s *standardConfig) fail(format string, args ...any) {
-	if s.err == nil {
-		s.err = fmt.Errorf("resilientgrpc: "+format, args...)
-	}
+	preset.Config
+	opts []Option
 }
 
 // Standard is the standard preset: a unary and a stream interceptor that
@@ -207,165 +180,59 @@ type Standard struct {
 // event). [Standard.Status], [Standard.Keys] and [Standard.StreamKeys]
 // serve a status page.
 func NewStandard(opts ...StandardOption) (*Standard, error) {
-	s := standardConfig{
-		overall:  DefaultOverallTimeout,
-		attempt:  DefaultAttemptTimeout,
-		retry:    &retry.Config{},
-		breaker:  &breaker.Config{},
-		bulkhead: &bulkhead.Config{},
-	}
+	s := standardConfig{Config: preset.New(standardName)}
 	for _, o := range opts {
 		if o != nil {
 			o.applyStandard(&s)
 		}
 	}
-	if s.err != nil {
-		return nil, s.err
-	}
-	if !s.attemptSet && s.overall > 0 && s.overall < 2*s.attempt {
-		s.attempt = s.overall / 2
+	if err := s.Finish(); err != nil {
+		return nil, err
 	}
 
 	var policy resilience.Policy = resilience.Chain()
-	var budget *retry.Budget
-	if s.retry != nil {
-		if s.budget == nil && !s.noBudget {
-			b, err := retry.NewBudget(retry.BudgetConfig{})
-			if err != nil {
-				return nil, fmt.Errorf("resilientgrpc: retry budget: %w", err)
-			}
-			s.budget = b
-		}
-		cfg := *s.retry
-		if cfg.Name == "" {
-			cfg.Name = standardName
-		}
-		cfg.Budget = s.budget
-		cfg.Telemetry = s.telemetryFor(cfg.Telemetry)
-		r, err := retry.New(cfg)
-		if err != nil {
-			return nil, fmt.Errorf("resilientgrpc: WithRetry: %w", err)
-		}
-		policy, budget = r, s.budget
+	r, budget, err := s.NewRetry()
+	if err != nil {
+		return nil, err
+	}
+	if r != nil {
+		policy = r
 	}
 
 	std := &Standard{budget: budget}
-	if s.breaker != nil || s.bulkhead != nil {
-		// Copies: the options' configurations may serve other presets.
-		if s.breaker != nil {
-			c := *s.breaker
-			c.Telemetry = s.telemetryFor(c.Telemetry)
-			s.breaker = &c
-		}
-		if s.bulkhead != nil {
-			c := *s.bulkhead
-			c.Telemetry = s.telemetryFor(c.Telemetry)
-			s.bulkhead = &c
-		}
+	if unary, ok := s.PerKey(); ok {
+		stream := unary
 		// Streams have no timeouts: their probes keep the breaker's own slot expiry.
-		unary, stream := keyFactory(s.breaker, s.bulkhead, false, s.probeTimeout()), keyFactory(s.breaker, s.bulkhead, true, 0)
-		// Build one now, so that a bad configuration fails here rather
-		// than at the first call.
-		if _, err := unary(""); err != nil {
+		stream.Name, stream.ProbeTimeout, stream.NoSlowCalls = standardName+"-stream", 0, true
+		if err := unary.Check(); err != nil {
 			return nil, err
 		}
-		var err error
-		cfg := keyed.Config{Name: standardName, MaxKeys: s.maxKeys}
-		if std.unaryKeys, err = keyed.New(cfg, unary); err != nil {
-			return nil, fmt.Errorf("resilientgrpc: WithMaxKeys: %w", err)
+		if std.unaryKeys, err = s.NewKeyed(unary.Name, "WithMaxKeys", keyFactory(unary)); err != nil {
+			return nil, err
 		}
-		cfg.Name += "-stream"
-		if std.streamKeys, err = keyed.New(cfg, stream); err != nil {
-			return nil, fmt.Errorf("resilientgrpc: WithMaxKeys: %w", err)
+		if std.streamKeys, err = s.NewKeyed(stream.Name, "WithMaxKeys", keyFactory(stream)); err != nil {
+			return nil, err
 		}
 	}
 	std.unary = newInterceptor(policy, std.unaryKeys, s.opts)
-	std.unary.overall, std.unary.attempt = s.overall, s.attempt
-	if s.overall > 0 {
-		std.unary.overallRec = observe.NewRecorder(observe.KindTimeout, overallTimeoutName, s.tel)
-	}
-	if s.attempt > 0 {
-		std.unary.attemptRec = observe.NewRecorder(observe.KindTimeout, attemptTimeoutName, s.tel)
-	}
+	std.unary.overall, std.unary.attempt = s.Overall, s.Attempt
+	std.unary.overallRec, std.unary.attemptRec = s.OverallRecorder(), s.AttemptRecorder()
 	std.stream = newInterceptor(policy, std.streamKeys, s.opts)
 	// The shared policies' span events want the call's key.
-	retryTel := s.retry != nil && !s.telemetryFor(s.retry.Telemetry).Disabled
+	retryTel := s.RetryTelemetry()
 	std.unary.spanKey = retryTel || std.unary.overallRec != nil || std.unary.attemptRec != nil
 	std.stream.spanKey = retryTel
 	return std, nil
 }
 
 // keyFactory returns the factory of the per-key policies.
-func keyFactory(brCfg *breaker.Config, bhCfg *bulkhead.Config, stream bool, probeTimeout time.Duration) keyed.Factory {
-	name := standardName
-	if stream {
-		name += "-stream"
-	}
+func keyFactory(perKey preset.PerKey) keyed.Factory {
 	return func(key string) (resilience.Policy, error) {
-		k := &KeyPolicy{name: name, key: observe.SanitizeKey(key)}
-		if brCfg != nil {
-			cfg := *brCfg
-			if cfg.Name == "" {
-				cfg.Name = name
-			}
-			if cfg.OpenFor == 0 {
-				cfg.OpenFor = DefaultBreakerOpenFor
-			}
-			if cfg.ConsecutiveFailures == 0 && cfg.FailureRatio == 0 && cfg.MinCalls == 0 {
-				cfg.ConsecutiveFailures = DefaultBreakerConsecutiveFailures
-				cfg.FailureRatio = breaker.DefaultFailureRatio
-				cfg.MinCalls = breaker.DefaultMinCalls
-			}
-			if cfg.Window == 0 {
-				cfg.Window = DefaultBreakerWindow
-			}
-			if cfg.ProbeTimeout == 0 && probeTimeout > cfg.OpenFor {
-				// A probe may take as long as an attempt; a shorter slot
-				// would expire under a slow but healthy probe and ignore
-				// its report.
-				cfg.ProbeTimeout = probeTimeout
-			}
-			if cfg.Telemetry.Key == "" {
-				cfg.Telemetry.Key = key
-			}
-			if stream {
-				// A stream's length says nothing about the dependency.
-				cfg.SlowCall = 0
-			}
-			br, err := breaker.New(cfg)
-			if err != nil {
-				return nil, fmt.Errorf("resilientgrpc: WithBreaker: %w", err)
-			}
-			k.Breaker = br
+		br, bh, chain, err := perKey.Policies(key)
+		if err != nil {
+			return nil, err
 		}
-		if bhCfg != nil {
-			cfg := *bhCfg
-			if cfg.Name == "" {
-				cfg.Name = name
-			}
-			if cfg.MaxConcurrent == 0 {
-				cfg.MaxConcurrent = DefaultMaxInFlightPerKey
-			}
-			if cfg.Telemetry.Key == "" {
-				cfg.Telemetry.Key = key
-			}
-			bh, err := bulkhead.New(cfg)
-			if err != nil {
-				return nil, fmt.Errorf("resilientgrpc: WithBulkhead: %w", err)
-			}
-			k.Bulkhead = bh
-		}
-		var parts []resilience.Policy
-		if k.Breaker != nil {
-			parts = append(parts, k.Breaker)
-		}
-		if k.Bulkhead != nil {
-			parts = append(parts, k.Bulkhead)
-		}
-		// A chain lends frames, so that a call through both allocates
-		// nothing.
-		k.chain = resilience.Chain(parts...)
-		return k, nil
+		return &KeyPolicy{Breaker: br, Bulkhead: bh, chain: chain, name: perKey.Name, key: observe.SanitizeKey(key)}, nil
 	}
 }
 
@@ -446,38 +313,26 @@ func (s *Standard) Budget() *retry.Budget { return s.budget }
 // is [DefaultOverallTimeout]. A caller's context with an earlier deadline
 // bounds the call by that deadline instead.
 func WithOverallTimeout(d time.Duration) StandardOption {
-	return standardOptionFunc(func(s *standardConfig) {
-		if d <= 0 {
-			s.fail("WithOverallTimeout(%v): the timeout must be positive (WithoutOverallTimeout turns it off)", d)
-			return
-		}
-		s.overall = d
-	})
+	return standardOptionFunc(func(s *standardConfig) { s.SetOverallTimeout(d) })
 }
 
 // WithoutOverallTimeout turns the overall timeout off: only the caller's
 // context and the per-attempt timeouts bound a call.
 func WithoutOverallTimeout() StandardOption {
-	return standardOptionFunc(func(s *standardConfig) { s.overall = 0 })
+	return standardOptionFunc(func(s *standardConfig) { s.NoOverallTimeout() })
 }
 
 // WithAttemptTimeout sets how long one attempt of a unary call may take. d
 // must be positive. The default is [DefaultAttemptTimeout]. An attempt never
 // runs past the overall deadline, whatever d is.
 func WithAttemptTimeout(d time.Duration) StandardOption {
-	return standardOptionFunc(func(s *standardConfig) {
-		if d <= 0 {
-			s.fail("WithAttemptTimeout(%v): the timeout must be positive (WithoutAttemptTimeout turns it off)", d)
-			return
-		}
-		s.attempt, s.attemptSet = d, true
-	})
+	return standardOptionFunc(func(s *standardConfig) { s.SetAttemptTimeout(d) })
 }
 
 // WithoutAttemptTimeout turns the per-attempt timeout off: an attempt may
 // take up to the overall deadline.
 func WithoutAttemptTimeout() StandardOption {
-	return standardOptionFunc(func(s *standardConfig) { s.attempt, s.attemptSet = 0, true })
+	return standardOptionFunc(func(s *standardConfig) { s.NoAttemptTimeout() })
 }
 
 // WithRetry sets the retry policy's configuration. Zero fields take the
@@ -488,17 +343,12 @@ func WithoutAttemptTimeout() StandardOption {
 // becomes the preset's budget, as with [WithBudget]. A configuration that
 // [retry.New] refuses makes NewStandard fail.
 func WithRetry(cfg retry.Config) StandardOption {
-	return standardOptionFunc(func(s *standardConfig) {
-		s.retry = &cfg
-		if cfg.Budget != nil {
-			s.budget, s.noBudget = cfg.Budget, false
-		}
-	})
+	return standardOptionFunc(func(s *standardConfig) { s.SetRetry(cfg) })
 }
 
 // WithoutRetry turns retries off: every call is sent once.
 func WithoutRetry() StandardOption {
-	return standardOptionFunc(func(s *standardConfig) { s.retry = nil })
+	return standardOptionFunc(func(s *standardConfig) { s.NoRetry() })
 }
 
 // WithBudget sets the retry budget, which limits the retries of all keys
@@ -508,22 +358,12 @@ func WithoutRetry() StandardOption {
 // the last 10 s, plus one per second. b must have been made by
 // [retry.NewBudget].
 func WithBudget(b *retry.Budget) StandardOption {
-	return standardOptionFunc(func(s *standardConfig) {
-		if b == nil {
-			s.fail("WithBudget(nil): the budget must not be nil (WithoutBudget turns it off)")
-			return
-		}
-		if _, err := retry.New(retry.Config{Budget: b}); err != nil {
-			s.fail("WithBudget(%p): %w", b, err)
-			return
-		}
-		s.budget, s.noBudget = b, false
-	})
+	return standardOptionFunc(func(s *standardConfig) { s.SetBudget(b) })
 }
 
 // WithoutBudget lets every call retry up to its attempts, with no budget.
 func WithoutBudget() StandardOption {
-	return standardOptionFunc(func(s *standardConfig) { s.budget, s.noBudget = nil, true })
+	return standardOptionFunc(func(s *standardConfig) { s.NoBudget() })
 }
 
 // WithBreaker sets the configuration of each key's circuit breaker. Zero
@@ -534,12 +374,12 @@ func WithoutBudget() StandardOption {
 // makes NewStandard fail. The hooks (OnStateChange, …) are shared by the
 // breakers of all keys.
 func WithBreaker(cfg breaker.Config) StandardOption {
-	return standardOptionFunc(func(s *standardConfig) { s.breaker = &cfg })
+	return standardOptionFunc(func(s *standardConfig) { s.SetBreaker(cfg) })
 }
 
 // WithoutBreaker turns the per-key circuit breakers off.
 func WithoutBreaker() StandardOption {
-	return standardOptionFunc(func(s *standardConfig) { s.breaker = nil })
+	return standardOptionFunc(func(s *standardConfig) { s.NoBreaker() })
 }
 
 // WithBulkhead sets the configuration of each key's bulkhead. Zero fields
@@ -549,12 +389,12 @@ func WithoutBreaker() StandardOption {
 // which defaults to the key. A configuration that [bulkhead.New] refuses
 // makes NewStandard fail.
 func WithBulkhead(cfg bulkhead.Config) StandardOption {
-	return standardOptionFunc(func(s *standardConfig) { s.bulkhead = &cfg })
+	return standardOptionFunc(func(s *standardConfig) { s.SetBulkhead(cfg) })
 }
 
 // WithoutBulkhead turns the per-key bulkheads off.
 func WithoutBulkhead() StandardOption {
-	return standardOptionFunc(func(s *standardConfig) { s.bulkhead = nil })
+	return standardOptionFunc(func(s *standardConfig) { s.NoBulkhead() })
 }
 
 // WithMaxKeys sets the most keys that get a breaker and a bulkhead of their
@@ -562,11 +402,5 @@ func WithoutBulkhead() StandardOption {
 // further keys share one overflow instance until idle keys are evicted. n
 // must be positive. The default is [keyed.DefaultMaxKeys].
 func WithMaxKeys(n int) StandardOption {
-	return standardOptionFunc(func(s *standardConfig) {
-		if n <= 0 {
-			s.fail("WithMaxKeys(%d): the number of keys must be positive", n)
-			return
-		}
-		s.maxKeys = n
-	})
+	return standardOptionFunc(func(s *standardConfig) { s.SetMaxKeys("WithMaxKeys", "keys", n) })
 }

@@ -1,9 +1,7 @@
 package resilientgrpc
 
 import (
-	"time"
-
-	"github.com/cascadeguard/resilience/internal/observe"
+	"github.com/cascadeguard/resilience/internal/preset"
 	"github.com/cascadeguard/resilience/telemetry"
 )
 
@@ -33,21 +31,7 @@ import (
 // events of the shared retry and timeouts carry it as resilience.key. They
 // do so only for a recording span, since it costs a context value.
 func WithTelemetry(s telemetry.Settings) StandardOption {
-	return standardOptionFunc(func(c *standardConfig) {
-		s.Key = ""
-		c.tel, c.hasTel = s, true
-	})
-}
-
-// telemetryFor returns the settings of a policy whose configuration has
-// own: WithTelemetry's, unless own sets something itself.
-func (s *standardConfig) telemetryFor(own telemetry.Settings) telemetry.Settings {
-	if !s.hasTel || own.MeterProvider != nil || own.Logger != nil || own.Disabled {
-		return own
-	}
-	t := s.tel
-	t.Key = own.Key
-	return t
+	return standardOptionFunc(func(c *standardConfig) { c.SetTelemetry(s) })
 }
 
 // Status reports the preset for a status page ([telemetry.StatusHandler]):
@@ -60,17 +44,7 @@ func (s *Standard) Status() telemetry.Status {
 	if r, ok := s.unary.policy.(telemetry.StatusReporter); ok {
 		st.Instances = append(st.Instances, r.Status())
 	}
-	for _, tm := range []struct {
-		name string
-		d    time.Duration
-	}{{overallTimeoutName, s.unary.overall}, {attemptTimeoutName, s.unary.attempt}} {
-		if tm.d > 0 {
-			st.Instances = append(st.Instances, telemetry.Status{
-				Kind: string(observe.KindTimeout), Name: tm.name,
-				Timeout: &telemetry.TimeoutStatus{Seconds: tm.d.Seconds()},
-			})
-		}
-	}
+	st.Instances = preset.AppendTimeoutStatus(st.Instances, s.unary.overall, s.unary.attempt)
 	if s.unaryKeys != nil {
 		st.Instances = append(st.Instances, s.unaryKeys.Status(), s.streamKeys.Status())
 	}
@@ -81,14 +55,7 @@ func (s *Standard) Status() telemetry.Status {
 // key as Key, and in Instances the status of the breaker and of the
 // bulkhead, in that order (those that are on).
 func (k *KeyPolicy) Status() telemetry.Status {
-	st := telemetry.Status{Kind: "chain", Name: k.name, Key: k.key}
-	if k.Breaker != nil {
-		st.Instances = append(st.Instances, k.Breaker.Status())
-	}
-	if k.Bulkhead != nil {
-		st.Instances = append(st.Instances, k.Bulkhead.Status())
-	}
-	return st
+	return preset.KeyStatus(k.name, k.key, k.Breaker, k.Bulkhead)
 }
 
 var (

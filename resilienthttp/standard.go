@@ -2,7 +2,6 @@ package resilienthttp
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -10,9 +9,9 @@ import (
 	"github.com/cascadeguard/resilience/breaker"
 	"github.com/cascadeguard/resilience/bulkhead"
 	"github.com/cascadeguard/resilience/internal/observe"
+	"github.com/cascadeguard/resilience/internal/preset"
 	"github.com/cascadeguard/resilience/keyed"
 	"github.com/cascadeguard/resilience/retry"
-	"github.com/cascadeguard/resilience/telemetry"
 	"github.com/cascadeguard/resilience/timeout"
 )
 
@@ -57,8 +56,8 @@ const (
 // unless their configuration names them.
 const (
 	standardName       = "resilienthttp"
-	overallTimeoutName = "overall"
-	attemptTimeoutName = "attempt"
+	overallTimeoutName = preset.OverallTimeoutName
+	attemptTimeoutName = preset.AttemptTimeoutName
 )
 
 // A StandardOption configures [NewStandardTransport]. Every [Option] is also
@@ -75,37 +74,11 @@ type standardOptionFunc func(*standardConfig)
 
 func (f standardOptionFunc) applyStandard(s *standardConfig) { f(s) }
 
-// standardConfig collects the options of NewStandardTransport. Nil parts
-// are turned off.
+// standardConfig collects the options of NewStandardTransport: the
+// preset's (nil parts are turned off) and the transport's.
 type standardConfig struct {
-	opts       options
-	overall    time.Duration // 0: off
-	attempt    time.Duration // 0: off
-	attemptSet bool          // WithAttemptTimeout or WithoutAttemptTimeout was given
-	retry      *retry.Config
-	budget     *retry.Budget
-	noBudget   bool // WithoutBudget: budget stays nil
-	breaker    *breaker.Config
-	bulkhead   *bulkhead.Config
-	maxHosts   int
-	tel        telemetry.Settings // WithTelemetry's, Key cleared
-	hasTel     bool               // WithTelemetry was given
-	err        error              // the first bad option
-}
-
-// probeTimeout is how long a half-open probe may take: as long as an
-// attempt may.
-func (s *standardConfig) probeTimeout() time.Duration {
-	if s.attempt > 0 {
-		return s.attempt
-	}
-	return s.overall
-}
-
-func (s *standardConfig) fail(format string, args ...any) {
-	if s.err == nil {
-		s.err = fmt.Errorf("resilienthttp: "+format, args...)
-	}
+	preset.Config
+	opts options
 }
 
 // standard holds the parts of a standard transport that are not its
@@ -206,147 +179,49 @@ type standard struct {
 // NewStandardTransport returns an error, and no Transport, when an option
 // has a bad value; the error names the option and the value.
 func NewStandardTransport(next http.RoundTripper, opts ...StandardOption) (*Transport, error) {
-	s := standardConfig{
-		overall:  DefaultOverallTimeout,
-		attempt:  DefaultAttemptTimeout,
-		retry:    &retry.Config{},
-		breaker:  &breaker.Config{},
-		bulkhead: &bulkhead.Config{},
-	}
+	s := standardConfig{Config: preset.New(standardName)}
 	for _, o := range opts {
 		if o != nil {
 			o.applyStandard(&s)
 		}
 	}
-	if s.err != nil {
-		return nil, s.err
-	}
-	if !s.attemptSet && s.overall > 0 && s.overall < 2*s.attempt {
-		s.attempt = s.overall / 2
+	if err := s.Finish(); err != nil {
+		return nil, err
 	}
 
-	std := &standard{overall: s.overall, attempt: s.attempt}
+	std := &standard{overall: s.Overall, attempt: s.Attempt}
 	t := &Transport{next: next, opts: s.opts, std: std}
-	if s.overall > 0 {
-		std.overallRec = observe.NewRecorder(observe.KindTimeout, overallTimeoutName, s.tel)
-	}
-	if s.attempt > 0 {
-		std.attemptRec = observe.NewRecorder(observe.KindTimeout, attemptTimeoutName, s.tel)
-	}
+	std.overallRec, std.attemptRec = s.OverallRecorder(), s.AttemptRecorder()
 	// The shared policies' span events want the request's key.
-	t.spanKey = std.overallRec != nil || std.attemptRec != nil
-	if s.retry != nil {
-		if s.budget == nil && !s.noBudget {
-			b, err := retry.NewBudget(retry.BudgetConfig{})
-			if err != nil {
-				return nil, fmt.Errorf("resilienthttp: retry budget: %w", err)
-			}
-			s.budget = b
-		}
-		cfg := *s.retry
-		cfg.Name = nameOr(cfg.Name)
-		cfg.Budget = s.budget
-		cfg.Telemetry = s.telemetryFor(cfg.Telemetry)
-		t.spanKey = t.spanKey || !cfg.Telemetry.Disabled
-		r, err := retry.New(cfg)
-		if err != nil {
-			return nil, fmt.Errorf("resilienthttp: WithRetry: %w", err)
-		}
-		t.policy, std.budget = r, s.budget
+	t.spanKey = std.overallRec != nil || std.attemptRec != nil || s.RetryTelemetry()
+	r, budget, err := s.NewRetry()
+	if err != nil {
+		return nil, err
 	}
-	if s.breaker != nil || s.bulkhead != nil {
-		// Copies: the options' configurations may serve other transports.
-		if s.breaker != nil {
-			c := *s.breaker
-			c.Telemetry = s.telemetryFor(c.Telemetry)
-			s.breaker = &c
-		}
-		if s.bulkhead != nil {
-			c := *s.bulkhead
-			c.Telemetry = s.telemetryFor(c.Telemetry)
-			s.bulkhead = &c
-		}
-		factory := hostFactory(s.breaker, s.bulkhead, s.probeTimeout())
-		// Build one now, so that a bad configuration fails here rather
-		// than at the first request.
-		if _, err := factory(""); err != nil {
+	if r != nil {
+		t.policy, std.budget = r, budget
+	}
+	if perKey, ok := s.PerKey(); ok {
+		if err := perKey.Check(); err != nil {
 			return nil, err
 		}
-		hosts, err := keyed.New(keyed.Config{Name: standardName, MaxKeys: s.maxHosts}, factory)
+		hosts, err := s.NewKeyed(standardName, "WithMaxHosts", hostFactory(perKey))
 		if err != nil {
-			return nil, fmt.Errorf("resilienthttp: WithMaxHosts: %w", err)
+			return nil, err
 		}
 		std.hosts = hosts
 	}
 	return t, nil
 }
 
-func nameOr(name string) string {
-	if name == "" {
-		return standardName
-	}
-	return name
-}
-
 // hostFactory returns the factory of the per-host policies.
-func hostFactory(brCfg *breaker.Config, bhCfg *bulkhead.Config, probeTimeout time.Duration) keyed.Factory {
+func hostFactory(perKey preset.PerKey) keyed.Factory {
 	return func(host string) (resilience.Policy, error) {
-		h := &HostPolicy{name: standardName, key: observe.SanitizeKey(host)}
-		if brCfg != nil {
-			cfg := *brCfg
-			cfg.Name = nameOr(cfg.Name)
-			if cfg.OpenFor == 0 {
-				cfg.OpenFor = DefaultBreakerOpenFor
-			}
-			if cfg.ConsecutiveFailures == 0 && cfg.FailureRatio == 0 && cfg.MinCalls == 0 {
-				cfg.ConsecutiveFailures = DefaultBreakerConsecutiveFailures
-				cfg.FailureRatio = breaker.DefaultFailureRatio
-				cfg.MinCalls = breaker.DefaultMinCalls
-			}
-			if cfg.Window == 0 {
-				cfg.Window = DefaultBreakerWindow
-			}
-			if cfg.ProbeTimeout == 0 && probeTimeout > cfg.OpenFor {
-				// A probe may take as long as an attempt; a shorter slot
-				// would expire under a slow but healthy probe and ignore
-				// its report.
-				cfg.ProbeTimeout = probeTimeout
-			}
-			if cfg.Telemetry.Key == "" {
-				cfg.Telemetry.Key = host
-			}
-			br, err := breaker.New(cfg)
-			if err != nil {
-				return nil, fmt.Errorf("resilienthttp: WithBreaker: %w", err)
-			}
-			h.Breaker = br
+		br, bh, chain, err := perKey.Policies(host)
+		if err != nil {
+			return nil, err
 		}
-		if bhCfg != nil {
-			cfg := *bhCfg
-			cfg.Name = nameOr(cfg.Name)
-			if cfg.MaxConcurrent == 0 {
-				cfg.MaxConcurrent = DefaultMaxInFlightPerHost
-			}
-			if cfg.Telemetry.Key == "" {
-				cfg.Telemetry.Key = host
-			}
-			bh, err := bulkhead.New(cfg)
-			if err != nil {
-				return nil, fmt.Errorf("resilienthttp: WithBulkhead: %w", err)
-			}
-			h.Bulkhead = bh
-		}
-		var parts []resilience.Policy
-		if h.Breaker != nil {
-			parts = append(parts, h.Breaker)
-		}
-		if h.Bulkhead != nil {
-			parts = append(parts, h.Bulkhead)
-		}
-		// A chain lends frames, so that a call through both allocates
-		// nothing.
-		h.chain = resilience.Chain(parts...)
-		return h, nil
+		return &HostPolicy{Breaker: br, Bulkhead: bh, chain: chain, name: standardName, key: observe.SanitizeKey(host)}, nil
 	}
 }
 
@@ -462,19 +337,13 @@ func (c *call) endOverall(err error, s observe.Stamp) error {
 // be positive. The default is [DefaultOverallTimeout]. A caller's context
 // with an earlier deadline bounds the request by that deadline instead.
 func WithOverallTimeout(d time.Duration) StandardOption {
-	return standardOptionFunc(func(s *standardConfig) {
-		if d <= 0 {
-			s.fail("WithOverallTimeout(%v): the timeout must be positive (WithoutOverallTimeout turns it off)", d)
-			return
-		}
-		s.overall = d
-	})
+	return standardOptionFunc(func(s *standardConfig) { s.SetOverallTimeout(d) })
 }
 
 // WithoutOverallTimeout turns the overall timeout off: only the caller's
 // context and the per-attempt timeouts bound a request.
 func WithoutOverallTimeout() StandardOption {
-	return standardOptionFunc(func(s *standardConfig) { s.overall = 0 })
+	return standardOptionFunc(func(s *standardConfig) { s.NoOverallTimeout() })
 }
 
 // WithAttemptTimeout sets how long one attempt may take, reading the
@@ -482,19 +351,13 @@ func WithoutOverallTimeout() StandardOption {
 // [DefaultAttemptTimeout]. An attempt never runs past the overall deadline,
 // whatever d is.
 func WithAttemptTimeout(d time.Duration) StandardOption {
-	return standardOptionFunc(func(s *standardConfig) {
-		if d <= 0 {
-			s.fail("WithAttemptTimeout(%v): the timeout must be positive (WithoutAttemptTimeout turns it off)", d)
-			return
-		}
-		s.attempt, s.attemptSet = d, true
-	})
+	return standardOptionFunc(func(s *standardConfig) { s.SetAttemptTimeout(d) })
 }
 
 // WithoutAttemptTimeout turns the per-attempt timeout off: an attempt may
 // take up to the overall deadline.
 func WithoutAttemptTimeout() StandardOption {
-	return standardOptionFunc(func(s *standardConfig) { s.attempt, s.attemptSet = 0, true })
+	return standardOptionFunc(func(s *standardConfig) { s.NoAttemptTimeout() })
 }
 
 // WithRetry sets the retry policy's configuration. Zero fields take the
@@ -504,17 +367,12 @@ func WithoutAttemptTimeout() StandardOption {
 // budget, as with [WithBudget]. A configuration that [retry.New] refuses
 // makes NewStandardTransport fail.
 func WithRetry(cfg retry.Config) StandardOption {
-	return standardOptionFunc(func(s *standardConfig) {
-		s.retry = &cfg
-		if cfg.Budget != nil {
-			s.budget, s.noBudget = cfg.Budget, false
-		}
-	})
+	return standardOptionFunc(func(s *standardConfig) { s.SetRetry(cfg) })
 }
 
 // WithoutRetry turns retries off: every request is sent once.
 func WithoutRetry() StandardOption {
-	return standardOptionFunc(func(s *standardConfig) { s.retry = nil })
+	return standardOptionFunc(func(s *standardConfig) { s.NoRetry() })
 }
 
 // WithBudget sets the retry budget, which limits the retries of all hosts
@@ -524,23 +382,13 @@ func WithoutRetry() StandardOption {
 // the requests of the last 10 s, plus one per second. b must have been made
 // by [retry.NewBudget].
 func WithBudget(b *retry.Budget) StandardOption {
-	return standardOptionFunc(func(s *standardConfig) {
-		if b == nil {
-			s.fail("WithBudget(nil): the budget must not be nil (WithoutBudget turns it off)")
-			return
-		}
-		if _, err := retry.New(retry.Config{Budget: b}); err != nil {
-			s.fail("WithBudget(%p): %w", b, err)
-			return
-		}
-		s.budget, s.noBudget = b, false
-	})
+	return standardOptionFunc(func(s *standardConfig) { s.SetBudget(b) })
 }
 
 // WithoutBudget lets every request retry up to its attempts, with no
 // budget.
 func WithoutBudget() StandardOption {
-	return standardOptionFunc(func(s *standardConfig) { s.budget, s.noBudget = nil, true })
+	return standardOptionFunc(func(s *standardConfig) { s.NoBudget() })
 }
 
 // WithBreaker sets the configuration of each host's circuit breaker. Zero
@@ -550,12 +398,12 @@ func WithoutBudget() StandardOption {
 // configuration that [breaker.New] refuses makes NewStandardTransport fail.
 // The hooks (OnStateChange, …) are shared by the breakers of all hosts.
 func WithBreaker(cfg breaker.Config) StandardOption {
-	return standardOptionFunc(func(s *standardConfig) { s.breaker = &cfg })
+	return standardOptionFunc(func(s *standardConfig) { s.SetBreaker(cfg) })
 }
 
 // WithoutBreaker turns the per-host circuit breakers off.
 func WithoutBreaker() StandardOption {
-	return standardOptionFunc(func(s *standardConfig) { s.breaker = nil })
+	return standardOptionFunc(func(s *standardConfig) { s.NoBreaker() })
 }
 
 // WithBulkhead sets the configuration of each host's bulkhead. Zero fields
@@ -564,12 +412,12 @@ func WithoutBreaker() StandardOption {
 // and Telemetry.Key, which defaults to the host. A configuration that
 // [bulkhead.New] refuses makes NewStandardTransport fail.
 func WithBulkhead(cfg bulkhead.Config) StandardOption {
-	return standardOptionFunc(func(s *standardConfig) { s.bulkhead = &cfg })
+	return standardOptionFunc(func(s *standardConfig) { s.SetBulkhead(cfg) })
 }
 
 // WithoutBulkhead turns the per-host bulkheads off.
 func WithoutBulkhead() StandardOption {
-	return standardOptionFunc(func(s *standardConfig) { s.bulkhead = nil })
+	return standardOptionFunc(func(s *standardConfig) { s.NoBulkhead() })
 }
 
 // WithMaxHosts sets the most hosts that get a breaker and a bulkhead of
@@ -577,11 +425,5 @@ func WithoutBulkhead() StandardOption {
 // instance until idle hosts are evicted. n must be positive. The default is
 // [keyed.DefaultMaxKeys].
 func WithMaxHosts(n int) StandardOption {
-	return standardOptionFunc(func(s *standardConfig) {
-		if n <= 0 {
-			s.fail("WithMaxHosts(%d): the number of hosts must be positive", n)
-			return
-		}
-		s.maxHosts = n
-	})
+	return standardOptionFunc(func(s *standardConfig) { s.SetMaxKeys("WithMaxHosts", "hosts", n) })
 }

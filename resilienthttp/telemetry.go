@@ -2,11 +2,11 @@ package resilienthttp
 
 import (
 	"context"
-	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cascadeguard/resilience/internal/observe"
+	"github.com/cascadeguard/resilience/internal/preset"
 	"github.com/cascadeguard/resilience/telemetry"
 )
 
@@ -37,21 +37,7 @@ import (
 // query). It does so only for a recording span, since it costs a context
 // value.
 func WithTelemetry(s telemetry.Settings) StandardOption {
-	return standardOptionFunc(func(c *standardConfig) {
-		s.Key = ""
-		c.tel, c.hasTel = s, true
-	})
-}
-
-// telemetryFor returns the settings of a policy whose configuration has
-// own: WithTelemetry's, unless own sets something itself.
-func (s *standardConfig) telemetryFor(own telemetry.Settings) telemetry.Settings {
-	if !s.hasTel || own.MeterProvider != nil || own.Logger != nil || own.Disabled {
-		return own
-	}
-	t := s.tel
-	t.Key = own.Key
-	return t
+	return standardOptionFunc(func(c *standardConfig) { c.SetTelemetry(s) })
 }
 
 // withKeyForSpan returns ctx with key for the span events of the shared
@@ -81,17 +67,7 @@ func (t *Transport) Status() telemetry.Status {
 		st.Instances = append(st.Instances, r.Status())
 	}
 	if s := t.std; s != nil {
-		for _, tm := range []struct {
-			name string
-			d    time.Duration
-		}{{overallTimeoutName, s.overall}, {attemptTimeoutName, s.attempt}} {
-			if tm.d > 0 {
-				st.Instances = append(st.Instances, telemetry.Status{
-					Kind: string(observe.KindTimeout), Name: tm.name,
-					Timeout: &telemetry.TimeoutStatus{Seconds: tm.d.Seconds()},
-				})
-			}
-		}
+		st.Instances = preset.AppendTimeoutStatus(st.Instances, s.overall, s.attempt)
 		if s.hosts != nil {
 			st.Instances = append(st.Instances, s.hosts.Status())
 		}
@@ -103,14 +79,7 @@ func (t *Transport) Status() telemetry.Status {
 // host as Key, and in Instances the status of the breaker and of the
 // bulkhead, in that order (those that are on).
 func (h *HostPolicy) Status() telemetry.Status {
-	st := telemetry.Status{Kind: "chain", Name: h.name, Key: h.key}
-	if h.Breaker != nil {
-		st.Instances = append(st.Instances, h.Breaker.Status())
-	}
-	if h.Bulkhead != nil {
-		st.Instances = append(st.Instances, h.Bulkhead.Status())
-	}
-	return st
+	return preset.KeyStatus(h.name, h.key, h.Breaker, h.Bulkhead)
 }
 
 var (

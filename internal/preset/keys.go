@@ -1,0 +1,124 @@
+package preset
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/breaker"
+	"github.com/cascadeguard/resilience/bulkhead"
+	"github.com/cascadeguard/resilience/keyed"
+)
+
+// PerKey makes the policies a preset keeps for each key: a circuit breaker,
+// then a bulkhead. Its zero value makes none. A PerKey is safe for
+// concurrent use once made.
+type PerKey struct {
+	prefix       string           // the preset's name, for errors
+	Name         string           // the default name of the breakers and bulkheads
+	ProbeTimeout time.Duration    // the default Breaker.ProbeTimeout when above OpenFor; 0: the breaker's own
+	NoSlowCalls  bool             // the breakers ignore SlowCall (streams: their length says nothing)
+	breaker      *breaker.Config  // nil: off
+	bulkhead     *bulkhead.Config // nil: off
+}
+
+// PerKey returns the per-key policies' maker, named as the preset, with
+// the preset's probe timeout, and reports whether it makes any (the breaker
+// or the bulkhead is on). The configurations are copies with the preset's
+// telemetry: the options' configurations may serve other presets.
+func (c *Config) PerKey() (PerKey, bool) {
+	p := PerKey{prefix: c.Name, Name: c.Name, ProbeTimeout: c.ProbeTimeout()}
+	if c.Breaker != nil {
+		cfg := *c.Breaker
+		cfg.Telemetry = c.TelemetryFor(cfg.Telemetry)
+		p.breaker = &cfg
+	}
+	if c.Bulkhead != nil {
+		cfg := *c.Bulkhead
+		cfg.Telemetry = c.TelemetryFor(cfg.Telemetry)
+		p.bulkhead = &cfg
+	}
+	return p, p.breaker != nil || p.bulkhead != nil
+}
+
+// Policies returns key's breaker and bulkhead (nil when off) and the chain
+// of both, which lends frames, so that a call through both allocates
+// nothing. Zero fields of the configurations take the preset's defaults,
+// then the packages'; Telemetry.Key defaults to key.
+func (p PerKey) Policies(key string) (*breaker.Breaker, *bulkhead.Bulkhead, resilience.Policy, error) {
+	var (
+		br    *breaker.Breaker
+		bh    *bulkhead.Bulkhead
+		parts []resilience.Policy
+	)
+	if p.breaker != nil {
+		cfg := *p.breaker
+		if cfg.Name == "" {
+			cfg.Name = p.Name
+		}
+		if cfg.OpenFor == 0 {
+			cfg.OpenFor = DefaultBreakerOpenFor
+		}
+		if cfg.ConsecutiveFailures == 0 && cfg.FailureRatio == 0 && cfg.MinCalls == 0 {
+			cfg.ConsecutiveFailures = DefaultBreakerConsecutiveFailures
+			cfg.FailureRatio = breaker.DefaultFailureRatio
+			cfg.MinCalls = breaker.DefaultMinCalls
+		}
+		if cfg.Window == 0 {
+			cfg.Window = DefaultBreakerWindow
+		}
+		if cfg.ProbeTimeout == 0 && p.ProbeTimeout > cfg.OpenFor {
+			// A probe may take as long as an attempt; a shorter slot
+			// would expire under a slow but healthy probe and ignore
+			// its report.
+			cfg.ProbeTimeout = p.ProbeTimeout
+		}
+		if cfg.Telemetry.Key == "" {
+			cfg.Telemetry.Key = key
+		}
+		if p.NoSlowCalls {
+			cfg.SlowCall = 0
+		}
+		var err error
+		if br, err = breaker.New(cfg); err != nil {
+			return nil, nil, nil, fmt.Errorf("%s: WithBreaker: %w", p.prefix, err)
+		}
+		parts = append(parts, br)
+	}
+	if p.bulkhead != nil {
+		cfg := *p.bulkhead
+		if cfg.Name == "" {
+			cfg.Name = p.Name
+		}
+		if cfg.MaxConcurrent == 0 {
+			cfg.MaxConcurrent = DefaultMaxInFlightPerKey
+		}
+		if cfg.Telemetry.Key == "" {
+			cfg.Telemetry.Key = key
+		}
+		var err error
+		if bh, err = bulkhead.New(cfg); err != nil {
+			return nil, nil, nil, fmt.Errorf("%s: WithBulkhead: %w", p.prefix, err)
+		}
+		parts = append(parts, bh)
+	}
+	return br, bh, resilience.Chain(parts...), nil
+}
+
+// Check builds one key's policies, so that a bad configuration fails when
+// the preset is made rather than at the first call.
+func (p PerKey) Check() error {
+	_, _, _, err := p.Policies("")
+	return err
+}
+
+// NewKeyed returns the keyed set named name of the policies factory makes,
+// bounded by the preset's MaxKeys; option names the adapter's option that
+// sets it, for errors.
+func (c *Config) NewKeyed(name, option string, factory keyed.Factory) (*keyed.Keyed, error) {
+	k, err := keyed.New(keyed.Config{Name: name, MaxKeys: c.MaxKeys}, factory)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", c.Name, option, err)
+	}
+	return k, nil
+}
