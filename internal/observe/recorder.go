@@ -309,6 +309,11 @@ const (
 	stampClock Stamp = 2 // measured, start time = epoch + (s - stampClock)
 )
 
+// Measuring reports whether a call's duration would be recorded now: an
+// SDK is installed (or an explicit provider given). Policies that time calls
+// only for telemetry skip the clock when it is false.
+func (r *Recorder) Measuring() bool { return r != nil && r.live.Load() }
+
 // Start returns the stamp to pass to [Recorder.Done] when the call ends.
 // It reads the clock only when an SDK wants call durations; with no SDK
 // installed, or on a nil Recorder, it costs one load and returns zero.
