@@ -1,7 +1,9 @@
 // Package bench measures the resilience policies side by side with the
 // libraries a Go service would otherwise use: sony/gobreaker/v2,
-// failsafe-go, afex/hystrix-go, golang.org/x/sync/semaphore and the standard
-// library.
+// failsafe-go (and its failsafehttp), afex/hystrix-go,
+// hashicorp/go-retryablehttp, golang.org/x/sync/semaphore and the standard
+// library. The containment lab, which plays a cascading failure for each of
+// them, is the program in the lab directory.
 //
 // It is a module of its own (github.com/cascadeguard/resilience/bench, with
 // a replace directive to the repository root) so that users of the library
