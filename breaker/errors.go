@@ -18,6 +18,7 @@ type OpenError struct {
 	State State  // StateOpen, or StateHalfOpen when all probe slots are taken
 }
 
+// Error names the breaker and the state that rejected the call.
 func (e *OpenError) Error() string {
 	if e.State == StateHalfOpen {
 		return "breaker: " + e.Name + ": half-open, all probe slots taken"

@@ -98,6 +98,8 @@ type Error struct {
 	cause error // ErrBudgetExhausted or the context's error, or nil
 }
 
+// Error says how many attempts were made, why the policy gave up, and the
+// last attempt's error.
 func (e *Error) Error() string {
 	s := "s"
 	if e.Attempts == 1 {

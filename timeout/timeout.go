@@ -157,6 +157,7 @@ type Error struct {
 	Err      error         // what op returned
 }
 
+// Error names the policy, its deadline and the error op returned.
 func (e *Error) Error() string {
 	return fmt.Sprintf("timeout: %s: deadline of %v exceeded: %v", e.Name, e.Duration, e.Err)
 }
