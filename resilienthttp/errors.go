@@ -138,6 +138,7 @@ type Error struct {
 	Err    error  // the cause
 }
 
+// Error gives the method, the redacted URL and the cause.
 func (e *Error) Error() string {
 	cause := "<nil>"
 	if e.Err != nil {
