@@ -65,7 +65,7 @@ func tripOpen(t *testing.T, b *breaker.Breaker) {
 
 // pastOpen sleeps (in a synctest bubble) past the longest jittered open
 // period for openFor.
-func pastOpen(openFor time.Duration) { time.Sleep(openFor + openFor/10 + 1) }
+func pastOpen(openFor time.Duration) { time.Sleep(openFor + openFor/10 + 1) } // sleep-ok: fake time inside a synctest bubble
 
 // within fails the test if f does not return within d of real time. It is
 // for deadlocks, which testing/synctest does not detect on a sync.Mutex.
@@ -189,12 +189,12 @@ func TestWindowForgetsOldOutcomes(t *testing.T) {
 		for range 3 {
 			_ = b.Do(ctx, fail)
 		}
-		time.Sleep(5 * time.Second)
+		time.Sleep(5 * time.Second) // sleep-ok: fake time inside a synctest bubble
 		_ = b.Do(ctx, succeed)
 		wantCounts(t, b, breaker.Counts{Requests: 4, Successes: 1, Failures: 3, ConsecutiveFailures: 0})
 		// The three failures were in the first bucket, which is dropped
 		// when the window has moved a full Window past it.
-		time.Sleep(5 * time.Second)
+		time.Sleep(5 * time.Second) // sleep-ok: fake time inside a synctest bubble
 		wantCounts(t, b, breaker.Counts{Requests: 1, Successes: 1})
 		_ = b.Do(ctx, fail)
 		_ = b.Do(ctx, succeed)
@@ -208,7 +208,7 @@ func TestWindowForgetsOldOutcomes(t *testing.T) {
 		for range 3 {
 			_ = b2.Do(ctx, fail)
 		}
-		time.Sleep(time.Hour)
+		time.Sleep(time.Hour) // sleep-ok: fake time inside a synctest bubble
 		wantCounts(t, b2, breaker.Counts{ConsecutiveFailures: 3})
 		_ = b2.Do(ctx, fail)
 		wantState(t, b2, breaker.StateClosed)
@@ -232,9 +232,9 @@ func TestDefaults(t *testing.T) {
 		_ = b.Do(ctx, fail)
 		wantState(t, b, breaker.StateOpen) // ratio 1 ≥ 0.5 over 20 calls
 
-		time.Sleep(breaker.DefaultOpenFor*9/10 - 1)
+		time.Sleep(breaker.DefaultOpenFor*9/10 - 1) // sleep-ok: fake time inside a synctest bubble
 		wantState(t, b, breaker.StateOpen)
-		time.Sleep(breaker.DefaultOpenFor*2/10 + 2)
+		time.Sleep(breaker.DefaultOpenFor*2/10 + 2) // sleep-ok: fake time inside a synctest bubble
 		wantState(t, b, breaker.StateHalfOpen)
 
 		// One probe by default.
@@ -256,7 +256,7 @@ func TestDefaults(t *testing.T) {
 		for range breaker.DefaultMinCalls - 1 {
 			_ = b.Do(ctx, fail)
 		}
-		time.Sleep(breaker.DefaultWindow)
+		time.Sleep(breaker.DefaultWindow) // sleep-ok: fake time inside a synctest bubble
 		_ = b.Do(ctx, fail)
 		wantState(t, b, breaker.StateClosed)
 	})
@@ -268,7 +268,7 @@ func TestSlowCallCountsAsFailure(t *testing.T) {
 		ctx := context.Background()
 		sleep := func(d time.Duration) func(context.Context) error {
 			return func(context.Context) error {
-				time.Sleep(d)
+				time.Sleep(d) // sleep-ok: fake time inside a synctest bubble
 				return nil
 			}
 		}
@@ -289,7 +289,7 @@ func TestSlowCallCountsAsFailure(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Minute)
+		time.Sleep(time.Minute) // sleep-ok: fake time inside a synctest bubble
 		done(nil)
 		wantCounts(t, s, breaker.Counts{Requests: 1, Successes: 1})
 	})
@@ -481,7 +481,7 @@ func TestHalfOpenProbes(t *testing.T) {
 		_ = b.Do(ctx, succeed)
 		_ = b.Do(ctx, fail)
 		wantState(t, b, breaker.StateOpen)
-		time.Sleep(900*time.Millisecond - 1)
+		time.Sleep(900*time.Millisecond - 1) // sleep-ok: fake time inside a synctest bubble
 		wantState(t, b, breaker.StateOpen)
 		pastOpen(time.Second)
 		wantState(t, b, breaker.StateHalfOpen)
@@ -539,9 +539,9 @@ func TestAbandonedProbeSlotExpires(t *testing.T) {
 			t.Fatal(err)
 		}
 		mustReject(t, b)
-		time.Sleep(5*time.Second - 1)
+		time.Sleep(5*time.Second - 1) // sleep-ok: fake time inside a synctest bubble
 		mustReject(t, b)
-		time.Sleep(time.Nanosecond)
+		time.Sleep(time.Nanosecond) // sleep-ok: fake time inside a synctest bubble
 		done, err := b.Allow(ctx)
 		if err != nil {
 			t.Fatalf("after ProbeTimeout: got %v, want the slot freed", err)
@@ -569,7 +569,7 @@ func TestHungProbeSlotExpires(t *testing.T) {
 		})
 		synctest.Wait()
 		mustReject(t, b)
-		time.Sleep(2 * time.Second)
+		time.Sleep(2 * time.Second) // sleep-ok: fake time inside a synctest bubble
 		if err := b.Do(ctx, fail); !errors.Is(err, errBoom) {
 			t.Fatalf("got %v, want the second probe to run", err)
 		}
@@ -736,10 +736,10 @@ func TestOpenForIsJittered(t *testing.T) {
 		for range 40 {
 			tripOpen(t, b)
 			start := time.Now()
-			time.Sleep(openFor*9/10 - time.Millisecond)
+			time.Sleep(openFor*9/10 - time.Millisecond) // sleep-ok: fake time inside a synctest bubble
 			wantState(t, b, breaker.StateOpen)
 			for b.State() == breaker.StateOpen {
-				time.Sleep(time.Millisecond)
+				time.Sleep(time.Millisecond) // sleep-ok: fake time inside a synctest bubble
 			}
 			d := time.Since(start)
 			if d < openFor*9/10 || d > openFor*11/10+time.Millisecond {
@@ -771,7 +771,7 @@ func TestForcedOpen(t *testing.T) {
 		}
 		wantState(t, b, breaker.StateOpen)
 		mustReject(t, b)
-		time.Sleep(time.Hour) // OpenFor does not apply
+		time.Sleep(time.Hour) // OpenFor does not apply // sleep-ok: fake time inside a synctest bubble
 		wantState(t, b, breaker.StateOpen)
 		mustReject(t, b)
 		if _, err := b.Allow(context.Background()); !errors.Is(err, breaker.ErrOpen) {
@@ -985,7 +985,7 @@ func TestExtremeConfigDoesNotPanic(t *testing.T) {
 			b := mustNew(t, cfg)
 			for range 5 {
 				_ = b.Do(context.Background(), fail)
-				time.Sleep(time.Millisecond)
+				time.Sleep(time.Millisecond) // sleep-ok: fake time inside a synctest bubble
 				_ = b.Do(context.Background(), succeed)
 				_ = b.Counts()
 			}
@@ -1016,7 +1016,7 @@ func TestConcurrentUse(t *testing.T) {
 						_ = b.State()
 						_ = b.Counts()
 					case 3:
-						time.Sleep(time.Millisecond)
+						time.Sleep(time.Millisecond) // sleep-ok: fake time inside a synctest bubble
 					case 4:
 						if i%50 == 0 {
 							_ = b.SetMode(breaker.Mode((g + i) % 4))
