@@ -69,10 +69,10 @@ func TestAgreesWithGobreaker(t *testing.T) {
 				if b.State() == breaker.StateOpen {
 					// Only jumps well past the jittered open period.
 					if rapid.Bool().Draw(rt, "wait out open") {
-						time.Sleep(openFor * 12 / 10)
+						time.Sleep(openFor * 12 / 10) // sleep-ok: fake time inside rapid.SyncTest's synctest bubble
 					}
 				} else if rapid.IntRange(0, 3).Draw(rt, "tick?") == 0 {
-					time.Sleep(time.Duration(rapid.IntRange(0, 30).Draw(rt, "tenths")) * 100 * time.Millisecond)
+					time.Sleep(time.Duration(rapid.IntRange(0, 30).Draw(rt, "tenths")) * 100 * time.Millisecond) // sleep-ok: fake time inside rapid.SyncTest's synctest bubble
 				}
 
 				var opErr error

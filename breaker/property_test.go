@@ -55,7 +55,7 @@ func TestStateMachineProperties(t *testing.T) {
 				case 7:
 					m.setMode(rt)
 				default:
-					time.Sleep(time.Duration(rapid.IntRange(0, 40).Draw(rt, "sleep tenths")) * 100 * time.Millisecond)
+					time.Sleep(time.Duration(rapid.IntRange(0, 40).Draw(rt, "sleep tenths")) * 100 * time.Millisecond) // sleep-ok: fake time inside rapid.SyncTest's synctest bubble
 				}
 				m.check(rt)
 			}
@@ -398,7 +398,7 @@ func (m *model) do(rt *rapid.T) {
 			ran = true
 			switch k {
 			case kindSlow:
-				time.Sleep(1500 * time.Millisecond)
+				time.Sleep(1500 * time.Millisecond) // sleep-ok: fake time inside rapid.SyncTest's synctest bubble
 			case kindPanic:
 				panic("op panic")
 			}
@@ -642,7 +642,7 @@ func TestPropertyModelCatchesBugs(t *testing.T) {
 		if m.expect().runs {
 			t.Fatalf("model admits a third probe")
 		}
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // sleep-ok: fake time inside a synctest bubble
 		if !m.expect().probe {
 			t.Fatalf("model does not free expired probe slots")
 		}

@@ -83,13 +83,13 @@ func TestTelemetryCallsByOutcome(t *testing.T) {
 		dur     float64 // seconds, sum of the durations
 	}{
 		{"success", breaker.Config{}, func(t *testing.T, b *breaker.Breaker) {
-			_ = b.Do(context.Background(), func(context.Context) error { time.Sleep(3 * time.Millisecond); return nil })
+			_ = b.Do(context.Background(), func(context.Context) error { time.Sleep(3 * time.Millisecond); return nil }) // sleep-ok: fake time inside a synctest bubble
 		}, "success", 1, 0.003},
 		{"failure", breaker.Config{}, func(t *testing.T, b *breaker.Breaker) {
-			_ = b.Do(context.Background(), func(context.Context) error { time.Sleep(time.Millisecond); return errBoom })
+			_ = b.Do(context.Background(), func(context.Context) error { time.Sleep(time.Millisecond); return errBoom }) // sleep-ok: fake time inside a synctest bubble
 		}, "failure", 1, 0.001},
 		{"slow call is a failure", breaker.Config{SlowCall: 10 * time.Millisecond}, func(t *testing.T, b *breaker.Breaker) {
-			_ = b.Do(context.Background(), func(context.Context) error { time.Sleep(20 * time.Millisecond); return nil })
+			_ = b.Do(context.Background(), func(context.Context) error { time.Sleep(20 * time.Millisecond); return nil }) // sleep-ok: fake time inside a synctest bubble
 		}, "failure", 1, 0.02},
 		{"panic is a failure", breaker.Config{}, func(t *testing.T, b *breaker.Breaker) {
 			defer func() { _ = recover() }()
@@ -126,7 +126,7 @@ func TestTelemetryCallsByOutcome(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
 			done(nil)
 		}, "success", 1, 0.005},
 		{"two-step rejection", breaker.Config{Mode: breaker.ModeForcedOpen}, func(t *testing.T, b *breaker.Breaker) {
@@ -388,7 +388,7 @@ func TestStatus(t *testing.T) {
 			{"closed with counts", breaker.Config{SlowCall: time.Second}, func(b *breaker.Breaker) {
 				_ = b.Do(ctx, succeed)
 				_ = b.Do(ctx, fail)
-				_ = b.Do(ctx, func(context.Context) error { time.Sleep(2 * time.Second); return nil })
+				_ = b.Do(ctx, func(context.Context) error { time.Sleep(2 * time.Second); return nil }) // sleep-ok: fake time inside a synctest bubble
 				_ = b.Do(ctx, func(context.Context) error { return resilience.MarkNeutral(errBoom) })
 			}, telemetry.BreakerStatus{State: "closed", Requests: 4, Successes: 1, Failures: 2, SlowCalls: 1, Neutral: 1, ConsecutiveFailures: 2}},
 			{"open", breaker.Config{ConsecutiveFailures: 1, OpenFor: time.Second}, func(b *breaker.Breaker) {

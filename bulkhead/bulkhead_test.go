@@ -174,7 +174,7 @@ func TestCallerContextEndsWhileQueued(t *testing.T) {
 				} else {
 					ctx, cancel = context.WithCancel(context.Background())
 					go func() {
-						time.Sleep(30 * time.Millisecond)
+						time.Sleep(30 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
 						cancel()
 					}()
 				}
@@ -294,7 +294,7 @@ func TestGivingUpLeavesCapacityUnchanged(t *testing.T) {
 					c, cancel := context.WithCancel(ctx)
 					defer cancel()
 					go func() {
-						time.Sleep(time.Duration(i%97) * time.Millisecond)
+						time.Sleep(time.Duration(i%97) * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
 						cancel()
 					}()
 					ctx = c
@@ -365,7 +365,7 @@ func TestGiveUpRacingHandoff(t *testing.T) {
 		for range slots {
 			wg.Go(func() {
 				_ = b.Do(context.Background(), func(context.Context) error {
-					time.Sleep(at) // releases at the instant the waiters give up
+					time.Sleep(at) // releases at the instant the waiters give up // sleep-ok: fake time inside a synctest bubble
 					return nil
 				})
 			})

@@ -195,7 +195,7 @@ func TestHandlerHangEndsWhenClientCancels(t *testing.T) {
 				errc <- err
 			}()
 			// Cancel only once the server holds the request.
-			for deadline := time.Now().Add(5 * time.Second); inj.Stats().Hangs == 0; time.Sleep(time.Millisecond) {
+			for deadline := time.Now().Add(5 * time.Second); inj.Stats().Hangs == 0; time.Sleep(time.Millisecond) { // sleep-ok: polls a real server's counter, bounded by 5 s
 				if time.Now().After(deadline) {
 					t.Fatal("the request never reached the server")
 				}
@@ -323,7 +323,7 @@ func TestHandlerTimingInFakeTime(t *testing.T) {
 			t.Errorf("latency: returned after %v with %d hits, want 200ms and 1", got, b.hits.Load())
 		}
 
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // sleep-ok: fake time inside a synctest bubble
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(3*time.Second, cancel)
 		start = time.Now()
@@ -461,7 +461,7 @@ func TestTransportTimingInFakeTime(t *testing.T) {
 		}
 
 		// Hang until an http.Client's timeout.
-		time.Sleep(time.Minute)
+		time.Sleep(time.Minute) // sleep-ok: fake time inside a synctest bubble
 		c := &http.Client{Transport: rt, Timeout: 2 * time.Second}
 		start = time.Now()
 		_, err = c.Get("http://inventory.internal/")

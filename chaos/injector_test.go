@@ -354,7 +354,7 @@ func TestPhasesSwitchOnTime(t *testing.T) {
 			{time.Hour, "recovered", "none"}, // the last phase holds
 		}
 		for _, s := range steps {
-			time.Sleep(time.Until(start.Add(s.at)))
+			time.Sleep(time.Until(start.Add(s.at))) // sleep-ok: fake time inside a synctest bubble
 			if phase, kind := kindNow(inj); phase != s.phase || kind != s.kind {
 				t.Errorf("at %v: got phase %q fault %q, want %q %q", s.at, phase, kind, s.phase, s.kind)
 			}
@@ -371,7 +371,7 @@ func TestLoopingSchedule(t *testing.T) {
 		start := time.Now()
 		var got []string
 		for s := range 9 {
-			time.Sleep(time.Until(start.Add(time.Duration(s)*time.Second + time.Second/2)))
+			time.Sleep(time.Until(start.Add(time.Duration(s)*time.Second + time.Second/2))) // sleep-ok: fake time inside a synctest bubble
 			_, kind := kindNow(inj)
 			got = append(got, inj.Phase()+"/"+kind)
 		}
@@ -395,11 +395,11 @@ func TestStartInTheFutureAndRestart(t *testing.T) {
 		if phase, kind := kindNow(inj); phase != "" || kind != "none" {
 			t.Errorf("before the start: got %q %q, want no phase and no fault", phase, kind)
 		}
-		time.Sleep(time.Minute)
+		time.Sleep(time.Minute) // sleep-ok: fake time inside a synctest bubble
 		if phase, kind := kindNow(inj); phase != "broken" || kind != "500 Internal" {
 			t.Errorf("at the start: got %q %q, want broken 500", phase, kind)
 		}
-		time.Sleep(time.Hour)
+		time.Sleep(time.Hour) // sleep-ok: fake time inside a synctest bubble
 		if phase, _ := kindNow(inj); phase != "fixed" {
 			t.Errorf("an hour later: got %q, want fixed", phase)
 		}
@@ -443,7 +443,7 @@ func TestStartWithoutMonotonicReading(t *testing.T) {
 		if got := inj.Phase(); got != "" {
 			t.Errorf("before start: got %q", got)
 		}
-		time.Sleep(1500 * time.Millisecond)
+		time.Sleep(1500 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
 		if got := inj.Phase(); got != "a" {
 			t.Errorf("1.5s in: got %q, want a", got)
 		}
@@ -461,7 +461,7 @@ func TestStatsCountKinds(t *testing.T) {
 		for range 4 {
 			inj.Next()
 			inj.Next()
-			time.Sleep(time.Second)
+			time.Sleep(time.Second) // sleep-ok: fake time inside a synctest bubble
 		}
 		want := chaos.Stats{Requests: 8, Faults: 6, Delays: 4, Errors: 2, Hangs: 2, Resets: 2}
 		if got := inj.Stats(); got != want {
@@ -501,7 +501,7 @@ func TestOnePhaseScheduleWaitsForItsStart(t *testing.T) {
 		if got := pattern(inj, 3); got != "..." {
 			t.Errorf("before the start: got %s, want no fault", got)
 		}
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // sleep-ok: fake time inside a synctest bubble
 		if got := pattern(inj, 3); got != "xxx" {
 			t.Errorf("from the start: got %s, want faults", got)
 		}

@@ -25,13 +25,13 @@ func TestIdleInstancesAreEvicted(t *testing.T) {
 		k := mustNew(t, keyed.Config{IdleTimeout: idle}, tagging(r))
 		mustCall(t, k, "a")
 		mustCall(t, k, "b")
-		time.Sleep(idle - time.Second)
-		mustCall(t, k, "b") // sweeps: nothing is idle yet
+		time.Sleep(idle - time.Second) // sleep-ok: fake time inside a synctest bubble
+		mustCall(t, k, "b")            // sweeps: nothing is idle yet
 		if got, want := strings.Join(held(k), ","), "a,b"; got != want {
 			t.Errorf("before IdleTimeout: held %s, want %s", got, want)
 		}
-		time.Sleep(idle/8 + 2*time.Second)
-		mustCall(t, k, "b") // sweeps: a idle for IdleTimeout + IdleTimeout/8 + 1s
+		time.Sleep(idle/8 + 2*time.Second) // sleep-ok: fake time inside a synctest bubble
+		mustCall(t, k, "b")                // sweeps: a idle for IdleTimeout + IdleTimeout/8 + 1s
 		if got, want := strings.Join(held(k), ","), "b"; got != want {
 			t.Errorf("after IdleTimeout: held %s, want %s", got, want)
 		}
@@ -49,12 +49,12 @@ func TestDefaultIdleTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		k := mustNew(t, keyed.Config{}, tagging(newRecorder()))
 		mustCall(t, k, "a")
-		time.Sleep(keyed.DefaultIdleTimeout - time.Second)
+		time.Sleep(keyed.DefaultIdleTimeout - time.Second) // sleep-ok: fake time inside a synctest bubble
 		mustCall(t, k, "b")
 		if !slices.Contains(held(k), "a") {
 			t.Errorf("a evicted before the default IdleTimeout")
 		}
-		time.Sleep(keyed.DefaultIdleTimeout/8 + 2*time.Second)
+		time.Sleep(keyed.DefaultIdleTimeout/8 + 2*time.Second) // sleep-ok: fake time inside a synctest bubble
 		mustCall(t, k, "b")
 		if slices.Contains(held(k), "a") {
 			t.Errorf("a not evicted after the default IdleTimeout")
@@ -90,15 +90,15 @@ func TestFullTableEvictsLeastRecentlyUsed(t *testing.T) {
 		k := mustNew(t, keyed.Config{MaxKeys: 4, IdleTimeout: time.Hour}, tagging(r))
 		for _, key := range []string{"a", "b", "c", "d", "a"} {
 			mustCall(t, k, key)
-			time.Sleep(time.Second)
+			time.Sleep(time.Second) // sleep-ok: fake time inside a synctest bubble
 		}
 		mustCall(t, k, "e") // full: b is the least recently used
 		if got, want := strings.Join(held(k), ","), "a,c,d,e"; got != want {
 			t.Errorf("held %s, want %s", got, want)
 		}
 		mustCall(t, k, "c")
-		time.Sleep(time.Second)
-		mustCall(t, k, "f") // d is now the least recently used
+		time.Sleep(time.Second) // sleep-ok: fake time inside a synctest bubble
+		mustCall(t, k, "f")     // d is now the least recently used
 		if got, want := strings.Join(held(k), ","), "a,c,e,f"; got != want {
 			t.Errorf("held %s, want %s", got, want)
 		}
@@ -114,7 +114,7 @@ func TestRetainedInstancesSurviveIdleness(t *testing.T) {
 		k := mustNew(t, keyed.Config{IdleTimeout: time.Minute}, tagging(r))
 		mustCall(t, k, "open").retain.Store(true)
 		mustCall(t, k, "closed")
-		time.Sleep(time.Hour)
+		time.Sleep(time.Hour) // sleep-ok: fake time inside a synctest bubble
 		mustCall(t, k, "other")
 		if got, want := strings.Join(held(k), ","), "open,other"; got != want {
 			t.Errorf("after an idle hour: held %s, want %s", got, want)
@@ -123,7 +123,7 @@ func TestRetainedInstancesSurviveIdleness(t *testing.T) {
 			t.Errorf("retained key ran under instance %d, want the first: its state was lost", got.n)
 		}
 		r.instance("open").retain.Store(false)
-		time.Sleep(time.Hour)
+		time.Sleep(time.Hour) // sleep-ok: fake time inside a synctest bubble
 		mustCall(t, k, "other")
 		if got, want := strings.Join(held(k), ","), "other"; got != want {
 			t.Errorf("after it stopped being retained: held %s, want %s", got, want)
@@ -141,12 +141,12 @@ func TestLongCallIsNotIdle(t *testing.T) {
 		go func() {
 			defer close(done)
 			_ = k.Do(keyed.WithKey(t.Context(), "stream"), func(ctx context.Context) error {
-				time.Sleep(time.Hour)
+				time.Sleep(time.Hour) // sleep-ok: fake time inside a synctest bubble
 				return nil
 			})
 		}()
 		for range 60 {
-			time.Sleep(59 * time.Second)
+			time.Sleep(59 * time.Second) // sleep-ok: fake time inside a synctest bubble
 			mustCall(t, k, "tick")
 			if !slices.Contains(held(k), "stream") {
 				t.Errorf("the instance of a running call was evicted")
@@ -154,12 +154,12 @@ func TestLongCallIsNotIdle(t *testing.T) {
 			}
 		}
 		<-done
-		time.Sleep(30 * time.Second)
+		time.Sleep(30 * time.Second) // sleep-ok: fake time inside a synctest bubble
 		mustCall(t, k, "tick")
 		if !slices.Contains(held(k), "stream") {
 			t.Errorf("evicted 30s after its call ended, want IdleTimeout (1m)")
 		}
-		time.Sleep(2 * time.Minute)
+		time.Sleep(2 * time.Minute) // sleep-ok: fake time inside a synctest bubble
 		mustCall(t, k, "tick")
 		if slices.Contains(held(k), "stream") {
 			t.Errorf("not evicted 2m30s after its call ended")
@@ -234,7 +234,7 @@ func TestChainAsksItsMembersToRetain(t *testing.T) {
 			}
 		}
 		breakers["open"].retain.Store(true)
-		time.Sleep(time.Hour)
+		time.Sleep(time.Hour) // sleep-ok: fake time inside a synctest bubble
 		if _, err := k.Policy("other"); err != nil {
 			t.Fatal(err)
 		}

@@ -639,8 +639,8 @@ func TestPanicReleasesTheInstance(t *testing.T) {
 			}()
 			_ = k.Do(keyed.WithKey(context.Background(), "p"), func(context.Context) error { panic("boom") })
 		}()
-		time.Sleep(2 * time.Minute)
-		mustCall(t, k, "other") // a call after the idle timeout sweeps
+		time.Sleep(2 * time.Minute) // sleep-ok: fake time inside a synctest bubble
+		mustCall(t, k, "other")     // a call after the idle timeout sweeps
 		if slices.Contains(held(k), "p") {
 			t.Errorf("the instance of a panicked call was not evicted when idle: held %v", held(k))
 		}
@@ -732,8 +732,8 @@ func TestHandleOutlivesEviction(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(2 * time.Minute)
-		mustCall(t, k, "b") // sweeps: a is idle
+		time.Sleep(2 * time.Minute) // sleep-ok: fake time inside a synctest bubble
+		mustCall(t, k, "b")         // sweeps: a is idle
 		if slices.Contains(held(k), "a") {
 			t.Fatalf("a not evicted; held %v", held(k))
 		}
@@ -768,10 +768,10 @@ func TestOnEvictMayCallTheKeyed(t *testing.T) {
 		}}, tagging(r))
 		mustCall(t, k, "a")
 		mustCall(t, k, "b")
-		time.Sleep(30 * time.Second)
+		time.Sleep(30 * time.Second) // sleep-ok: fake time inside a synctest bubble
 		mustCall(t, k, "b")
-		time.Sleep(45 * time.Second)
-		mustCall(t, k, "c") // a idle 75s, b 45s
+		time.Sleep(45 * time.Second) // sleep-ok: fake time inside a synctest bubble
+		mustCall(t, k, "c")          // a idle 75s, b 45s
 		if got, want := strings.Join(evicted, ","), "a"; got != want {
 			t.Errorf("OnEvict saw %q, want %q", got, want)
 		}
@@ -799,7 +799,7 @@ func TestCallbacksMayReadTheKeyed(t *testing.T) {
 			if _, err := call(k, strconv.Itoa(i)); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(time.Minute)
+			time.Sleep(time.Minute) // sleep-ok: fake time inside a synctest bubble
 		}
 	})
 }

@@ -65,7 +65,7 @@ func TestBurstThenRejectAtOnce(t *testing.T) {
 		}
 
 		// A rejected call consumed nothing: one token later, one call passes.
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
 		took, ran, err = call(ctx, l)
 		expect(t, "call after 100ms", took, ran, err, 0, nil)
 		took, ran, err = call(ctx, l)
@@ -114,7 +114,7 @@ func TestTooLateRejectsAndGivesTheTokenBack(t *testing.T) {
 				took, ran, err = call(ctx, l) // its token would come at 100ms
 				expect(t, "call over the limit", took, ran, err, 0, ratelimit.ErrLimited)
 
-				time.Sleep(100 * time.Millisecond)
+				time.Sleep(100 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
 				took, ran, err = call(context.Background(), l)
 				expect(t, "call when the next token is due", took, ran, err, 0, nil)
 			})
@@ -130,7 +130,7 @@ func TestCallerCancelsWhileWaiting(t *testing.T) {
 
 		ctx, cancel := context.WithCancel(context.Background())
 		go func() {
-			time.Sleep(30 * time.Millisecond)
+			time.Sleep(30 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
 			cancel()
 		}()
 		took, ran, err = call(ctx, l)
@@ -138,7 +138,7 @@ func TestCallerCancelsWhileWaiting(t *testing.T) {
 
 		// The cancelled call's token was given back: at 150ms the bucket
 		// is full again (without it, the next token would come at 200ms).
-		time.Sleep(120 * time.Millisecond)
+		time.Sleep(120 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
 		took, ran, err = call(context.Background(), l)
 		expect(t, "call at 150ms", took, ran, err, 0, nil)
 	})
@@ -315,7 +315,7 @@ func TestRetain(t *testing.T) {
 		if got := l.Tokens(); got != 1 {
 			t.Errorf("Tokens() = %v, want 1", got)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
 		if l.Retain() {
 			t.Errorf("refilled bucket: Retain() = true, want false")
 		}

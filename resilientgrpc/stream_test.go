@@ -497,7 +497,7 @@ func TestAbandonedStreamProbeExpires(t *testing.T) {
 		if err := open(); status.Code(err) != codes.Unavailable || !errors.Is(err, breaker.ErrOpen) {
 			t.Fatalf("second stream while the probe is out: %v, want Unavailable matching breaker.ErrOpen", err)
 		}
-		time.Sleep(5*time.Second + time.Millisecond)
+		time.Sleep(5*time.Second + time.Millisecond) // sleep-ok: fake time inside a synctest bubble
 		if err := open(); err != nil {
 			t.Fatalf("stream after ProbeTimeout: %v, want admitted", err)
 		}

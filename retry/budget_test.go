@@ -61,7 +61,7 @@ func TestBudgetBoundsAttemptsUnderTotalFailure(t *testing.T) {
 						if err := p.Do(context.Background(), op); errors.Is(err, retry.ErrBudgetExhausted) {
 							budgetErrs.Add(1)
 						}
-						time.Sleep(50 * time.Millisecond)
+						time.Sleep(50 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
 					}
 				})
 			}
@@ -150,7 +150,7 @@ func TestBudgetFloorLetsQuietClientRetry(t *testing.T) {
 			{500 * time.Millisecond, 2},
 			{time.Minute, 2}, // a quiet minute banks one retry, not sixty
 		} {
-			time.Sleep(step.wait)
+			time.Sleep(step.wait) // sleep-ok: fake time inside a synctest bubble
 			s := always(errUnavailable)
 			_ = r.Do(context.Background(), s.op)
 			if s.calls() != step.wantCalls {
@@ -174,7 +174,7 @@ func TestBudgetDepositsExpireAfterPeriod(t *testing.T) {
 			for range 5 {
 				_ = r.Do(context.Background(), failing(0, nil).op)
 			}
-			time.Sleep(tc.wait)
+			time.Sleep(tc.wait) // sleep-ok: fake time inside a synctest bubble
 			s := always(errUnavailable)
 			_ = r.Do(context.Background(), s.op)
 			if s.calls() != tc.wantCalls {
@@ -192,7 +192,7 @@ func TestBudgetSlotsRecycle(t *testing.T) {
 		r := mustNew(t, retry.Config{Budget: budget})
 		for i := range 500 {
 			_ = r.Do(context.Background(), failing(0, nil).op)
-			time.Sleep(10 * time.Millisecond) // 100 calls per Period
+			time.Sleep(10 * time.Millisecond) // 100 calls per Period // sleep-ok: fake time inside a synctest bubble
 			if got := budget.State().Available; got > 100+1e-6 {
 				t.Fatalf("call %d: %v available, want at most 100", i, got)
 			}
@@ -227,7 +227,7 @@ func TestBudgetState(t *testing.T) {
 		if st.Config != want || st.Available != 0 || st.Allowed != 0 || st.Rejected != 0 {
 			t.Errorf("new budget State %+v, want config %+v and nothing available", st, want)
 		}
-		time.Sleep(3 * time.Second)
+		time.Sleep(3 * time.Second) // sleep-ok: fake time inside a synctest bubble
 		if got := b.State().Available; got != 1 {
 			t.Errorf("Available %v after 3 quiet seconds, want 1 (the floor's burst)", got)
 		}

@@ -446,7 +446,7 @@ func TestBackoffStateIsPerCall(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range 20 {
 			wg.Go(func() {
-				time.Sleep(time.Duration(i) * 30 * time.Millisecond) // overlapping calls
+				time.Sleep(time.Duration(i) * 30 * time.Millisecond) // overlapping calls // sleep-ok: fake time inside a synctest bubble
 				s := always(errUnavailable)
 				_ = r.Do(context.Background(), s.op)
 				if got := s.gaps(); !slices.Equal(got, want) {

@@ -264,7 +264,7 @@ func TestTelemetryBudget(t *testing.T) {
 
 		// A second later the floor has a retry: the other policy takes it
 		// and logs the recovery; its second attempt fails too.
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // sleep-ok: fake time inside a synctest bubble
 		if err := shared.Do(context.Background(), fail); !errors.Is(err, errUnavailable) || errors.Is(err, retry.ErrBudgetExhausted) {
 			t.Fatalf("got %v, want the attempts exhausted", err)
 		}
@@ -291,7 +291,7 @@ func TestTelemetryDisabled(t *testing.T) {
 		r := mustNew(t, retry.Config{Name: "inventory", InitialDelay: retry.NoDelay, Budget: budget, Telemetry: s})
 		ctx, end := sdk.Span(context.Background())
 		_ = r.Do(ctx, failing(1, errUnavailable).op) // refused by the budget
-		time.Sleep(time.Second)
+		time.Sleep(time.Second)                      // sleep-ok: fake time inside a synctest bubble
 		_ = r.Do(ctx, failing(1, errUnavailable).op) // retried
 		_ = r.Do(ctx, func(context.Context) error { return nil })
 		if events := end(); len(events) != 0 {

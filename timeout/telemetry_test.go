@@ -39,14 +39,14 @@ func TestTelemetryOutcomes(t *testing.T) {
 		outcome string
 		event   bool
 	}{
-		{"success", nil, func(context.Context) error { time.Sleep(40 * time.Millisecond); return nil }, "success", false},
+		{"success", nil, func(context.Context) error { time.Sleep(40 * time.Millisecond); return nil }, "success", false}, // sleep-ok: fake time inside a synctest bubble
 		{"own deadline fires", nil, waitDone, "timeout", true},
 		{"op error after the deadline", nil, func(ctx context.Context) error {
 			<-ctx.Done()
 			return errors.New("read: use of closed connection")
 		}, "timeout", true},
 		{"success after the deadline", nil, func(ctx context.Context) error { <-ctx.Done(); return nil }, "success", false},
-		{"failure", nil, func(context.Context) error { time.Sleep(time.Millisecond); return errors.New("refused") }, "failure", false},
+		{"failure", nil, func(context.Context) error { time.Sleep(time.Millisecond); return errors.New("refused") }, "failure", false}, // sleep-ok: fake time inside a synctest bubble
 		{"client error", nil, func(context.Context) error { return resilience.MarkNeutral(errors.New("404")) }, "neutral", false},
 		{"inner timeout", nil, func(context.Context) error { return slowTimeoutErr{} }, "timeout", false},
 		{"caller cancels", func() (context.Context, context.CancelFunc) {
@@ -62,7 +62,7 @@ func TestTelemetryOutcomes(t *testing.T) {
 		}, waitDone, "timeout", true},
 		{"caller's earlier deadline, success", func() (context.Context, context.CancelFunc) {
 			return context.WithTimeout(context.Background(), 30*time.Millisecond)
-		}, func(context.Context) error { time.Sleep(10 * time.Millisecond); return nil }, "success", false},
+		}, func(context.Context) error { time.Sleep(10 * time.Millisecond); return nil }, "success", false}, // sleep-ok: fake time inside a synctest bubble
 		{"caller's earlier deadline, failure", func() (context.Context, context.CancelFunc) {
 			return context.WithTimeout(context.Background(), 30*time.Millisecond)
 		}, func(context.Context) error { return errors.New("refused") }, "failure", false},

@@ -76,7 +76,7 @@ func TestSuccessIsNotATimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := mustNew(t, time.Second)
 		err := p.Do(context.Background(), func(ctx context.Context) error {
-			time.Sleep(500 * time.Millisecond) // fake time inside the bubble
+			time.Sleep(500 * time.Millisecond) // fake time inside the bubble // sleep-ok: fake time inside a synctest bubble
 			return nil
 		})
 		if err != nil {
@@ -106,7 +106,7 @@ func TestCallerCancelIsReturnedUnchanged(t *testing.T) {
 		p := mustNew(t, time.Second)
 		ctx, cancel := context.WithCancel(context.Background())
 		go func() {
-			time.Sleep(10 * time.Millisecond)
+			time.Sleep(10 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
 			cancel()
 		}()
 		err := p.Do(ctx, waitDone)

@@ -593,7 +593,7 @@ func TestStampInsideSynctestBubble(t *testing.T) {
 			t.Fatalf("time.Since(epoch) = %v inside a bubble, want > 0", d)
 		}
 		s := stampClock + Stamp(time.Since(epoch))
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
 		r := &Recorder{}
 		if got := r.since(s); got != 0.25 {
 			t.Errorf("since = %v s, want 0.25", got)
