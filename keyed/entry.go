@@ -7,8 +7,9 @@ import (
 	"github.com/cascadeguard/resilience"
 )
 
-// evictedBit is set in entry.state, once and for good, when a sweep evicts
-// the entry; the low bits count the calls in flight. One word holds both so
+// evictedBit is set in entry.state when a sweep evicts the entry (and for
+// good, unless the sweep gives the entry back before it releases the lock);
+// the low bits count the calls in flight. One word holds both so
 // that a sweep can evict an entry only if no call is in flight, in a single
 // compare-and-swap, while a call acquires it with a single add.
 const evictedBit = 1 << 62

@@ -52,7 +52,7 @@ func (k *Keyed) sweepLocked(now int64, want int, evicted []*entry) []*entry {
 		}
 		last := e.lastUsed.Load()
 		if now-last >= k.idle {
-			if k.evictLocked(e) {
+			if k.evictLocked(e, last) {
 				// entries[i] is now the former last entry: look at it next.
 				evicted = k.collect(evicted, e)
 				freed++
@@ -69,7 +69,7 @@ func (k *Keyed) sweepLocked(now int64, want int, evicted []*entry) []*entry {
 			if freed >= want {
 				break
 			}
-			if k.evictLocked(c.e) {
+			if k.evictLocked(c.e, c.last) {
 				evicted = k.collect(evicted, c.e)
 				freed++
 			}
@@ -80,9 +80,18 @@ func (k *Keyed) sweepLocked(now int64, want int, evicted []*entry) []*entry {
 	return evicted
 }
 
-// evictLocked evicts e if no call is in flight. k.mu is held.
-func (k *Keyed) evictLocked(e *entry) bool {
+// evictLocked evicts e if no call is in flight and none ended since the
+// sweep read lastUse, its last use. k.mu is held.
+func (k *Keyed) evictLocked(e *entry, lastUse int64) bool {
 	if !e.state.CompareAndSwap(0, evictedBit) {
+		return false
+	}
+	// A call may have come and gone between the sweep's look at e and the
+	// swap, and opened e's breaker on its way out. New calls are held off
+	// now (they see evictedBit and wait for mu in obtain), so look again,
+	// and give e back if it was used or must now be retained.
+	if e.lastUsed.Load() != lastUse || (e.retainer != nil && e.retainer.Retain()) {
+		e.state.Add(-evictedBit)
 		return false
 	}
 	k.m.CompareAndDelete(e.key, e)

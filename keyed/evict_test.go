@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -240,6 +241,53 @@ func TestChainAsksItsMembersToRetain(t *testing.T) {
 		}
 		if got, want := strings.Join(held(k), ","), "open,other"; got != want {
 			t.Errorf("held %s, want %s", got, want)
+		}
+	})
+}
+
+// flipRetainer reports false to its first Retain and true afterwards: a
+// breaker that opens between a sweep's first look at its entry and the
+// eviction itself.
+type flipRetainer struct {
+	resilience.PolicyFunc
+	calls atomic.Int32
+}
+
+func (f *flipRetainer) Retain() bool { return f.calls.Add(1) > 1 }
+
+// Regression: an entry whose policy came to need retaining after the sweep
+// chose it (a call opened its breaker meanwhile) is given back, not evicted.
+func TestEvictionLooksAgainAfterClaimingTheEntry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		created := map[string]int{}
+		var a *flipRetainer
+		k, err := keyed.New(keyed.Config{MaxKeys: 8, IdleTimeout: time.Minute}, func(key string) (resilience.Policy, error) {
+			created[key]++
+			p := &flipRetainer{PolicyFunc: func(ctx context.Context, op func(context.Context) error) error { return op(ctx) }}
+			if key == "a" {
+				a = p
+			}
+			return p, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run := func(key string) {
+			p, err := k.Policy(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = p.Do(context.Background(), func(context.Context) error { return nil })
+		}
+		run("a")
+		time.Sleep(2 * time.Minute) // sleep-ok: fake time inside a synctest bubble; "a" is idle
+		run("b")                    // its release runs the periodic sweep
+		if a.calls.Load() < 2 {
+			t.Fatalf("the sweep asked Retain %d times, want the second look after claiming the entry", a.calls.Load())
+		}
+		run("a")
+		if created["a"] != 1 {
+			t.Errorf("instance for \"a\" created %d times: the sweep evicted it although it came to need retaining", created["a"])
 		}
 	})
 }
