@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 )
 
@@ -71,7 +72,8 @@ func (c *call) nextBody() (body io.ReadCloser, orig, replayable bool, err error)
 func (c *call) readBody() (body io.ReadCloser, orig, replayable bool, err error) {
 	req := c.req
 	n := req.ContentLength
-	if n <= 0 || n > limit(c.t.opts.maxBuffer, DefaultMaxBufferedBody) {
+	// n == MaxInt64 is never buffered: n+1 below would overflow.
+	if n <= 0 || n == math.MaxInt64 || n > limit(c.t.opts.maxBuffer, DefaultMaxBufferedBody) {
 		c.kind = bodyOnce
 		return req.Body, true, false, nil
 	}

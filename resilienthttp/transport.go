@@ -236,7 +236,13 @@ func (c *call) send(actx context.Context, fired *bool) error {
 		return permanent(err)
 	}
 	prev := c.resp
-	c.resp, c.respOK, c.lastErr = nil, false, nil
+	if c.respOK {
+		// A concurrent attempt (a hedging policy) already succeeded: its
+		// response stays the answer, and keep discards this one's.
+		prev = nil
+	} else {
+		c.resp, c.lastErr = nil, nil
+	}
 	spare := c.spare
 	c.spare = nil
 	c.mu.Unlock()

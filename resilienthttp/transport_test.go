@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -408,3 +409,47 @@ type closeRecorder struct {
 }
 
 func (c *closeRecorder) Close() error { c.closed.Store(true); return nil }
+
+// Regression: an attempt that starts after another attempt of the same
+// request succeeded (a hedging policy) must not throw the success away; a
+// success beats a failure whatever the order.
+func TestLaterAttemptKeepsAnEarlierSuccess(t *testing.T) {
+	srv := newServer(t, statuses(200, 503))
+	hedge := resilience.PolicyFunc(func(ctx context.Context, op func(context.Context) error) error {
+		first := op(ctx)
+		second := op(ctx) // the hedge, sent although the first has succeeded
+		if first == nil {
+			return nil
+		}
+		return second
+	})
+	client := &http.Client{Transport: resilienthttp.NewTransport(newHTTPTransport(t), hedge)}
+	resp, err := client.Get(srv.URL)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if got := readAll(t, resp); resp.StatusCode != 200 || got != "attempt 1" {
+		t.Errorf("got %d %q, want the first attempt's 200 %q", resp.StatusCode, got, "attempt 1")
+	}
+	if got := srv.requests.Load(); got != 2 {
+		t.Errorf("server got %d requests, want 2", got)
+	}
+}
+
+// Regression: a body declaring the largest Content-Length with the largest
+// buffer cap is streamed once, not buffered (n+1 would overflow).
+func TestHugeContentLengthIsNotBuffered(t *testing.T) {
+	srv := newServer(t, statuses(200))
+	client := &http.Client{Transport: resilienthttp.NewTransport(newHTTPTransport(t), retryN(2),
+		resilienthttp.WithMaxBufferedBody(math.MaxInt64))}
+	req, err := http.NewRequest(http.MethodPut, srv.URL, strings.NewReader("short"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.GetBody = nil
+	req.ContentLength = math.MaxInt64
+	resp, err := client.Do(req) // net/http itself rejects the length mismatch
+	if err == nil {
+		readAll(t, resp)
+	}
+}
