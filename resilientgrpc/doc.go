@@ -106,7 +106,11 @@
 // is classified as above, a stream the caller abandons by cancelling its
 // context is neutral. The policy's timeouts bound the stream's whole life;
 // the breaker's SlowCall rule should be off for streams (the standard
-// preset turns it off).
+// preset turns it off). The standard preset's stream breakers learn a
+// stream's outcome earlier: a stream whose first message arrives is a
+// success then (its bulkhead slot is still held until it ends), so that a
+// half-open breaker whose probe is a long, healthy stream closes at once
+// instead of expiring the probe and staying half-open.
 //
 // To hold the policy's permits while the caller uses the stream, the
 // interceptor runs the policy's Do in a goroutine of its own for each

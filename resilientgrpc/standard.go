@@ -2,6 +2,7 @@ package resilientgrpc
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"google.golang.org/grpc"
@@ -207,10 +208,10 @@ func NewStandard(opts ...StandardOption) (*Standard, error) {
 		if err := unary.Check(); err != nil {
 			return nil, err
 		}
-		if std.unaryKeys, err = s.NewKeyed(unary.Name, "WithMaxKeys", keyFactory(unary)); err != nil {
+		if std.unaryKeys, err = s.NewKeyed(unary.Name, "WithMaxKeys", keyFactory(unary, false)); err != nil {
 			return nil, err
 		}
-		if std.streamKeys, err = s.NewKeyed(stream.Name, "WithMaxKeys", keyFactory(stream)); err != nil {
+		if std.streamKeys, err = s.NewKeyed(stream.Name, "WithMaxKeys", keyFactory(stream, true)); err != nil {
 			return nil, err
 		}
 	}
@@ -225,14 +226,15 @@ func NewStandard(opts ...StandardOption) (*Standard, error) {
 	return std, nil
 }
 
-// keyFactory returns the factory of the per-key policies.
-func keyFactory(perKey preset.PerKey) keyed.Factory {
+// keyFactory returns the factory of the per-key policies, of streams when
+// stream is true.
+func keyFactory(perKey preset.PerKey, stream bool) keyed.Factory {
 	return func(key string) (resilience.Policy, error) {
 		br, bh, chain, err := perKey.Policies(key)
 		if err != nil {
 			return nil, err
 		}
-		return &KeyPolicy{Breaker: br, Bulkhead: bh, chain: chain, name: perKey.Name, key: observe.SanitizeKey(key)}, nil
+		return &KeyPolicy{Breaker: br, Bulkhead: bh, chain: chain, stream: stream, name: perKey.Name, key: observe.SanitizeKey(key)}, nil
 	}
 }
 
@@ -256,6 +258,7 @@ type KeyPolicy struct {
 	Breaker  *breaker.Breaker   // nil after WithoutBreaker
 	Bulkhead *bulkhead.Bulkhead // nil after WithoutBulkhead
 	chain    resilience.Policy
+	stream   bool   // the breaker learns a stream's outcome at its first message
 	name     string // for Status: the preset's name
 	key      string // for Status: the key, sanitized
 }
@@ -266,12 +269,46 @@ var (
 )
 
 // Do runs op under the breaker, then the bulkhead.
+//
+// For the preset's streams, the breaker counts a stream as a success as soon
+// as its first message arrives, and otherwise by how it ends; the bulkhead
+// slot is held until the stream ends. Were the outcome known only at the
+// end, a half-open breaker whose probe is a long, healthy stream would free
+// the probe's slot after its deadline, ignore the probe's late success, and
+// stay half-open for as long as new streams keep coming.
 func (k *KeyPolicy) Do(ctx context.Context, op func(context.Context) error) error {
 	if k.chain == nil {
 		return op(ctx)
 	}
-	return k.chain.Do(ctx, op)
+	if !k.stream || k.Breaker == nil {
+		return k.chain.Do(ctx, op)
+	}
+	done, err := k.Breaker.Allow(ctx)
+	if err != nil {
+		return err
+	}
+	returned := false
+	defer func() {
+		if !returned {
+			done(errStreamPanicked) // a failure; the panic goes on
+		}
+	}()
+	ctx = context.WithValue(ctx, firstMessageKey{}, done)
+	if k.Bulkhead != nil {
+		err = k.Bulkhead.Do(ctx, op)
+	} else {
+		err = op(ctx)
+	}
+	returned = true
+	done(err) // does nothing if the first message already reported
+	return err
 }
+
+// firstMessageKey is the context key of the function that reports a
+// stream's success to its breaker when its first message arrives.
+type firstMessageKey struct{}
+
+var errStreamPanicked = errors.New("resilientgrpc: the stream's policy panicked")
 
 // Retain reports whether the key's state must survive eviction: its breaker
 // is not closed, or its bulkhead has calls in flight.

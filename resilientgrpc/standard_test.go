@@ -335,3 +335,60 @@ func TestOneDeadlineAcrossAttempts(t *testing.T) {
 		})
 	}
 }
+
+// Regression (found in review): a half-open stream breaker whose probe is a
+// long, healthy stream closes at the probe's first message. When it learned
+// the outcome only at the stream's end, the probe's slot expired first, its
+// success was ignored, and the breaker stayed half-open, rejecting most new
+// streams, for as long as streams kept coming.
+func TestStreamProbeClosesBreakerAtFirstMessage(t *testing.T) {
+	const openFor = 100 * time.Millisecond
+	h := &healthServer{watch: func(_ *healthpb.HealthCheckRequest, s healthpb.Health_WatchServer, n int32) error {
+		if n == 1 {
+			return status.Error(codes.Unavailable, "restarting")
+		}
+		if err := s.Send(serving()); err != nil {
+			return err
+		}
+		<-s.Context().Done() // a long, healthy watch
+		return nil
+	}}
+	std := newStandard(t, resilientgrpc.WithoutRetry(), resilientgrpc.WithBreaker(breaker.Config{ConsecutiveFailures: 1, OpenFor: openFor}))
+	client := healthpb.NewHealthClient(dial(t, serve(t, h, nil), std.DialOptions()...))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	watch := func() error {
+		w, err := client.Watch(ctx, &healthpb.HealthCheckRequest{})
+		if err != nil {
+			return err
+		}
+		_, err = w.Recv()
+		return err
+	}
+	if err := watch(); status.Code(err) != codes.Unavailable {
+		t.Fatalf("first watch: got %v, want Unavailable", err)
+	}
+	breakerOf := func() *breaker.Breaker {
+		for _, k := range keyPolicies(t, std.StreamKeys()) {
+			return k.Breaker
+		}
+		t.Fatal("no stream breaker")
+		return nil
+	}
+	if got := breakerOf().State(); got != breaker.StateOpen {
+		t.Fatalf("after the failure: state %v, want open", got)
+	}
+	time.Sleep(openFor*11/10 + 20*time.Millisecond) // sleep-ok: a real gRPC server; wait out the (jittered) open period
+	if err := watch(); err != nil {                 // the probe: a healthy watch that stays open
+		t.Fatalf("probe: %v", err)
+	}
+	if got := breakerOf().State(); got != breaker.StateClosed {
+		t.Fatalf("after the probe's first message: state %v, want closed", got)
+	}
+	for i := range 5 {
+		if err := watch(); err != nil {
+			t.Errorf("watch %d after the probe: %v, want it admitted", i, err)
+		}
+	}
+}

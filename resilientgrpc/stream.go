@@ -82,6 +82,7 @@ type stream struct {
 // attempt is one gRPC stream.
 type attempt struct {
 	cs       grpc.ClientStream
+	reported func(error) // reports the first message to the preset's breaker; nil once done or if none
 	md       metadata.MD // the trailer; written by gRPC before finished is sent
 	finished chan error  // gRPC's OnFinish: the stream's status; buffered
 	retired  bool        // under stream.mu: a retry replaces it
@@ -229,6 +230,7 @@ func (s *stream) attempt(actx context.Context) error {
 		return s.ic.opts.classify(s.ctx, err, a.md, s.resendable)
 	}
 	a.cs = cs
+	a.reported, _ = actx.Value(firstMessageKey{}).(func(error))
 	s.install(a)
 
 	md := metadata.MD(nil)
@@ -331,14 +333,19 @@ func (s *stream) RecvMsg(m any) error {
 		s.mu.Lock()
 		if err == nil && !a.retired {
 			s.received = true
+			report := a.reported
+			a.reported = nil
 			if !s.desc.ServerStreams {
 				// gRPC returns the one response of such a call after it
 				// has read the stream's successful end: let the policy
 				// record it first.
 				s.next(a)
-				return nil
+			} else {
+				s.mu.Unlock()
 			}
-			s.mu.Unlock()
+			if report != nil {
+				report(nil) // outside the lock: it may run breaker hooks
+			}
 			return nil
 		}
 		// a has ended, or a retry replaces it and what it returned is
