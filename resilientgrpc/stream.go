@@ -166,11 +166,10 @@ func (s *stream) publish(err error, panicVal any, panicked bool) {
 	}
 	s.mu.Unlock()
 	out := exit(s.ctx, err)
-	if !panicked {
-		// Before the caller can see the end, as gRPC calls them.
-		for _, f := range s.onFinish {
-			f(out)
-		}
+	// Before the caller can see the end, as gRPC calls them; also when the
+	// policy panicked, since gRPC promises to call them exactly once.
+	for _, f := range s.onFinish {
+		f(out)
 	}
 	s.mu.Lock()
 	s.done, s.out = true, out

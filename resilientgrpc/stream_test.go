@@ -554,13 +554,19 @@ func TestStreamPanicReachesCaller(t *testing.T) {
 	streamer := func(context.Context, *grpc.StreamDesc, *grpc.ClientConn, string, ...grpc.CallOption) (grpc.ClientStream, error) {
 		panic("streamer bug")
 	}
+	var finished atomic.Int32
 	got := func() (v any) {
 		defer func() { v = recover() }()
-		_, _ = intercept(context.Background(), &grpc.StreamDesc{ServerStreams: true}, nil, "/svc/Watch", streamer)
+		_, _ = intercept(context.Background(), &grpc.StreamDesc{ServerStreams: true}, nil, "/svc/Watch", streamer,
+			grpc.OnFinish(func(error) { finished.Add(1) }))
 		return nil
 	}()
 	if got != "streamer bug" {
 		t.Errorf("recovered %v, want the streamer's panic", got)
+	}
+	// gRPC promises OnFinish exactly once, a panic notwithstanding.
+	if n := finished.Load(); n != 1 {
+		t.Errorf("OnFinish called %d times, want 1", n)
 	}
 	if n := bh.InFlight(); n != 0 {
 		t.Errorf("InFlight = %d after the panic, want 0", n)
