@@ -2,6 +2,7 @@ package resilienthttp
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,7 @@ type exchange struct {
 	ctx     attemptCtx
 	body    responseBody
 	overall overallCtx
+	req     http.Request // the attempt's request, a copy of the caller's
 }
 
 // release ends the exchange's context. It is safe on a nil exchange.
@@ -69,16 +71,10 @@ type attemptCtx struct {
 
 	mu       sync.Mutex
 	err      error
-	funcs    []afterFunc // registered by AfterFunc, until the context ends
-	fbuf     [2]afterFunc
-	nextID   uint64
+	funcs    []func() // registered by AfterFunc, called when the context ends
+	fbuf     [2]func()
 	alarm    *alarm      // fires at our deadline
 	unparent func() bool // stops the watch on the parent
-}
-
-type afterFunc struct {
-	id uint64
-	f  func()
 }
 
 var _ context.Context = (*attemptCtx)(nil)
@@ -154,6 +150,13 @@ func (a *attemptCtx) Value(key any) any { return a.parent.Value(key) }
 
 // AfterFunc arranges for f to be called when the context ends, and returns
 // a function that cancels that, as package context expects of a parent.
+//
+// The function returned does nothing: f stays registered until the context
+// ends, and is called then. Package context, the only caller of this method,
+// registers the cancellation of a child, which does nothing on a child
+// already canceled, and ignores what stop returns. Not removing saves an
+// allocation per request; a context lives as long as one attempt and its
+// body, and has about one child (net/http's).
 func (a *attemptCtx) AfterFunc(f func()) func() bool {
 	a.mu.Lock()
 	if a.err != nil {
@@ -161,32 +164,14 @@ func (a *attemptCtx) AfterFunc(f func()) func() bool {
 		// Package context may hold a lock of its own while it registers:
 		// do not call back into it from here.
 		go f()
-		return func() bool { return false }
+		return stopNothing
 	}
-	a.nextID++
-	id := a.nextID
-	a.funcs = append(a.funcs, afterFunc{id: id, f: f})
+	a.funcs = append(a.funcs, f)
 	a.mu.Unlock()
-	return func() bool { return a.stopFunc(id) }
+	return stopNothing
 }
 
-func (a *attemptCtx) stopFunc(id uint64) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.err != nil {
-		return false
-	}
-	for i, r := range a.funcs {
-		if r.id == id {
-			last := len(a.funcs) - 1
-			a.funcs[i] = a.funcs[last]
-			a.funcs[last] = afterFunc{}
-			a.funcs = a.funcs[:last]
-			return true
-		}
-	}
-	return false
-}
+func stopNothing() bool { return false }
 
 // expired reports whether the context's own deadline has passed: an error of
 // the attempt then is a timeout of ours (kind says whose).
@@ -209,7 +194,7 @@ func (a *attemptCtx) end(err error) {
 
 // endLocked marks the context ended, with a.mu held, and returns what must
 // be done without it.
-func (a *attemptCtx) endLocked(err error) ([]afterFunc, *alarm, func() bool) {
+func (a *attemptCtx) endLocked(err error) ([]func(), *alarm, func() bool) {
 	a.err = err
 	close(a.done)
 	funcs, al, unparent := a.funcs, a.alarm, a.unparent
@@ -220,15 +205,15 @@ func (a *attemptCtx) endLocked(err error) ([]afterFunc, *alarm, func() bool) {
 }
 
 // released finishes end, without a.mu.
-func (a *attemptCtx) released(funcs []afterFunc, al *alarm, unparent func() bool) {
+func (a *attemptCtx) released(funcs []func(), al *alarm, unparent func() bool) {
 	if al != nil {
 		al.stop()
 	}
 	if unparent != nil {
 		unparent()
 	}
-	for _, r := range funcs {
-		r.f()
+	for _, f := range funcs {
+		f()
 	}
 }
 
@@ -292,8 +277,16 @@ type overallCtx struct {
 
 	mu    sync.Mutex
 	made  atomic.Pointer[madeCtx] // the context Done made, if any
-	ended error                   // set by end when nothing was made
+	ended atomic.Uint32           // set by end when nothing was made: why (endedBy…)
 }
+
+// Why an overallCtx whose Done was never called ended.
+const (
+	endedNot      = iota
+	endedCanceled // RoundTrip returned
+	endedDeadline // RoundTrip returned after the deadline
+	endedParent   // the parent had ended: its Err says why
+)
 
 // madeCtx is the real context behind an overallCtx whose Done was called.
 type madeCtx struct {
@@ -321,7 +314,7 @@ func (o *overallCtx) Done() <-chan struct{} {
 	if m := o.made.Load(); m != nil {
 		return m.ctx.Done()
 	}
-	if o.ended != nil {
+	if o.ended.Load() != endedNot {
 		return closedChan
 	}
 	ctx, cancel := context.WithDeadline(o.parent, o.deadline)
@@ -340,12 +333,13 @@ func (o *overallCtx) Err() error {
 	if m := o.made.Load(); m != nil {
 		return m.ctx.Err()
 	}
-	o.mu.Lock()
-	ended := o.ended
-	o.mu.Unlock()
-	if ended != nil {
-		return ended
+	switch o.ended.Load() {
+	case endedCanceled:
+		return context.Canceled
+	case endedDeadline:
+		return context.DeadlineExceeded
 	}
+	// Not ended, or ended by the parent.
 	if err := o.parent.Err(); err != nil {
 		return err
 	}
@@ -369,17 +363,20 @@ func (o *overallCtx) Value(key any) any {
 // only the monotonic clock, which is cheaper than Now.)
 func (o *overallCtx) expired() bool { return time.Until(o.deadline) <= 0 }
 
-// end ends the context when RoundTrip returns.
-func (o *overallCtx) end() {
+// end ends the context when RoundTrip returns; ok reports that the call
+// succeeded, which then ended the context (context.Canceled) whatever the
+// clock says.
+func (o *overallCtx) end(ok bool) {
 	o.mu.Lock()
 	m := o.made.Load()
-	if m == nil && o.ended == nil {
-		o.ended = context.Canceled
-		if err := o.parent.Err(); err != nil {
-			o.ended = err
-		} else if o.expired() {
-			o.ended = context.DeadlineExceeded
+	if m == nil && o.ended.Load() == endedNot {
+		why := uint32(endedCanceled)
+		if o.parent.Err() != nil {
+			why = endedParent
+		} else if !ok && o.expired() {
+			why = endedDeadline
 		}
+		o.ended.Store(why)
 	}
 	o.mu.Unlock()
 	if m != nil {

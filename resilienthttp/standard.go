@@ -323,7 +323,7 @@ func (c *call) endOverall(err error, s observe.Stamp) error {
 	}
 	ctx := o.parent // the caller's, with the key
 	fired := err != nil && c.req.Context().Err() == nil && o.expired()
-	o.end()
+	o.end(err == nil)
 	if fired {
 		std.overallRec.TimedOut(ctx, s, std.overall)
 		return &timeout.Error{Name: overallTimeoutName, Duration: std.overall, Err: err}
