@@ -2,6 +2,9 @@ package resilientgrpc_test
 
 import (
 	"context"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,6 +93,114 @@ func BenchmarkUnaryParallel(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkUnaryAlternating compares, in one run, loopback calls without
+// an interceptor ("none"), with a caller's 30 s deadline ("none+deadline"),
+// through UnaryClientInterceptor(Chain()) ("chain", a control), through the
+// standard preset without its timeouts ("standard-no-timeouts") and
+// through the standard preset ("standard"), and reports each one's time
+// relative to none's. On a machine whose load changes, sub-benchmarks that
+// run one after another compare different moments, so the variants take
+// turns, 16 calls at a time in an order shuffled for each turn; and they
+// share one connection, called through the interceptor as gRPC's chain
+// would call it, so that no variant has a connection (its server
+// goroutines, its flow-control state) of its own. "parallel" does the same
+// in GOMAXPROCS goroutines, each taking its turns. ns/op, B/op and
+// allocs/op are those of one turn of every variant: 16 calls each.
+func BenchmarkUnaryAlternating(b *testing.B) {
+	cc := dial(b, serve(b, &healthServer{}, nil))
+	std, err := resilientgrpc.NewStandard()
+	if err != nil {
+		b.Fatal(err)
+	}
+	noTimeouts, err := resilientgrpc.NewStandard(resilientgrpc.WithoutOverallTimeout(), resilientgrpc.WithoutAttemptTimeout())
+	if err != nil {
+		b.Fatal(err)
+	}
+	const method = "/grpc.health.v1.Health/Check"
+	invoker := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, opts ...grpc.CallOption) error {
+		return cc.Invoke(ctx, method, req, reply, opts...)
+	}
+	variants := []struct {
+		name      string
+		deadline  bool
+		intercept grpc.UnaryClientInterceptor // nil: none
+	}{
+		{name: "none"},
+		{name: "none+deadline", deadline: true},
+		{name: "chain", intercept: resilientgrpc.UnaryClientInterceptor(resilience.Chain())},
+		{name: "standard-no-timeouts", intercept: noTimeouts.UnaryClientInterceptor()},
+		{name: "standard", intercept: std.UnaryClientInterceptor()},
+	}
+	call := func(i int, req *healthpb.HealthCheckRequest) error {
+		v := variants[i]
+		ctx := context.Background()
+		if v.deadline {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+		}
+		reply := new(healthpb.HealthCheckResponse)
+		if v.intercept == nil {
+			return cc.Invoke(ctx, method, req, reply)
+		}
+		return v.intercept(ctx, method, req, reply, cc, invoker)
+	}
+	// turn makes 16 calls of each variant, in an order drawn from rng, and
+	// adds their times to total.
+	turn := func(req *healthpb.HealthCheckRequest, rng *rand.Rand, total []int64) error {
+		for _, i := range rng.Perm(len(variants)) {
+			start := time.Now()
+			for range 16 {
+				if err := call(i, req); err != nil {
+					return err
+				}
+			}
+			total[i] += int64(time.Since(start))
+		}
+		return nil
+	}
+	report := func(b *testing.B, total []int64) {
+		for i := 1; i < len(variants); i++ {
+			b.ReportMetric(float64(total[i])/float64(total[0]), variants[i].name+"/none")
+		}
+	}
+	b.Run("serial", func(b *testing.B) {
+		req := &healthpb.HealthCheckRequest{}
+		rng := rand.New(rand.NewPCG(1, 2))
+		total := make([]int64, len(variants))
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := turn(req, rng, total); err != nil {
+				b.Fatal(err)
+			}
+		}
+		report(b, total)
+	})
+	b.Run("parallel", func(b *testing.B) {
+		var mu sync.Mutex
+		total := make([]int64, len(variants))
+		var seed atomic.Uint64
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			req := &healthpb.HealthCheckRequest{}
+			rng := rand.New(rand.NewPCG(seed.Add(1), 2))
+			mine := make([]int64, len(variants))
+			for pb.Next() {
+				if err := turn(req, rng, mine); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+			mu.Lock()
+			for j := range total {
+				total[j] += mine[j]
+			}
+			mu.Unlock()
+		})
+		report(b, total)
+	})
 }
 
 // BenchmarkServerStream is a server-streaming call of one message on

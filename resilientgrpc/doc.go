@@ -98,6 +98,18 @@
 // the earlier of its own deadline and the remaining one. gRPC sends that
 // deadline to the server with the call.
 //
+// The standard preset's own timeouts are the exception: when the caller's
+// context has no deadline, the client alone enforces them, and the server
+// is not told them. A deadline costs gRPC, on every call, more than the
+// preset's policies together (the client formats a grpc-timeout header,
+// both sides add it to their HPACK tables, the server parses it and makes
+// a context with a timer), which a caller who set no deadline did not ask
+// for. When one of the preset's timeouts expires, the client cancels the
+// call, and the server sees its context cancelled (by RST_STREAM) rather
+// than expired. A caller's own deadline always reaches the server: when the
+// caller's context has one, the server is told the earliest of the
+// deadlines, the preset's included.
+//
 // # Streams
 //
 // A stream is admitted by the policy when it opens and holds what the

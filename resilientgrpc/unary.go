@@ -56,6 +56,11 @@ type interceptor struct {
 	// spanKey: give the policy the call's key for its span events when
 	// the caller's span records them.
 	spanKey bool
+	// startIsAttempt: nothing waits between the start of a call and its
+	// first attempt (no bulkhead queue), so the first attempt's timeout
+	// counts from the time the overall timeout read, which saves a clock
+	// read.
+	startIsAttempt bool
 }
 
 func newInterceptor(p resilience.Policy, keys *keyed.Keyed, opts []Option) *interceptor {
@@ -86,6 +91,7 @@ type unaryCall struct {
 	attempt      func(context.Context) error // bound to run
 	keyedAttempt func(context.Context) error // bound to runKeyed
 	overall      lazyDeadline                // the preset's overall deadline
+	start        time.Time                   // when the call started, for its first attempt (see startIsAttempt)
 }
 
 func (ic *interceptor) newCall() *unaryCall {
@@ -166,18 +172,24 @@ func (c *unaryCall) policyDo(ctx context.Context) error {
 	}
 	rec := c.ic.overallRec
 	s := rec.Start(ctx)
-	deadline := time.Now().Add(d)
+	now := time.Now()
+	deadline := now.Add(d)
+	if c.ic.startIsAttempt {
+		c.start = now
+	}
 	if cd, ok := ctx.Deadline(); ok && !cd.After(deadline) {
 		// The caller's deadline comes first: ours could never fire.
 		c.pctx = ctx
 		err := c.ic.policy.Do(ctx, op)
+		c.start = time.Time{}
 		rec.Done(ctx, s, observe.Classify(ctx, err))
 		return err
 	}
 	c.overall.init(ctx, deadline)
 	c.pctx = &c.overall
 	err := c.ic.policy.Do(&c.overall, op)
-	fired := err != nil && ctx.Err() == nil && !time.Now().Before(deadline)
+	c.start = time.Time{}
+	fired := err != nil && ctx.Err() == nil && time.Until(deadline) <= 0
 	c.overall.end()
 	if fired {
 		rec.TimedOut(ctx, s, d)
@@ -198,11 +210,17 @@ func (c *unaryCall) run(actx context.Context) error {
 	if c.ic.attempt <= 0 && !lazy {
 		return c.invokeOnce(actx)
 	}
+	now := c.start
+	if now.IsZero() {
+		now = time.Now()
+	} else {
+		c.start = time.Time{} // for the first attempt only
+	}
 	// The attempt's deadline: the per-attempt timeout's (own), or the
 	// overall one if it comes first.
 	base, deadline, own := actx, time.Time{}, false
 	if c.ic.attempt > 0 {
-		deadline, own = time.Now().Add(c.ic.attempt), true
+		deadline, own = now.Add(c.ic.attempt), true
 	}
 	if lazy {
 		// The policies passed the overall context on unchanged: derive
@@ -222,12 +240,14 @@ func (c *unaryCall) run(actx context.Context) error {
 		rec.Done(actx, s, observe.Classify(actx, err))
 		return err
 	}
-	tctx, cancel := context.WithDeadline(base, deadline)
+	// Not a context.WithDeadline: gRPC would send our deadline to the
+	// server, which costs more than the policies (see attemptCtx).
+	tctx := newAttemptCtx(base, deadline, now)
 	err := c.invokeOnce(tctx)
-	// The deadline may have passed before the context's timer ran: gRPC
-	// then reports DeadlineExceeded while tctx.Err() is still nil.
-	fired := own && err != nil && base.Err() == nil && (tctx.Err() != nil || !time.Now().Before(deadline))
-	cancel()
+	// The deadline may have passed before the alarm ran: gRPC then
+	// reports DeadlineExceeded while tctx has not ended yet.
+	fired := own && err != nil && base.Err() == nil && tctx.timedOut()
+	tctx.end(context.Canceled)
 	if fired {
 		rec.TimedOut(actx, s, c.ic.attempt)
 		return &timeout.Error{Name: attemptTimeoutName, Duration: c.ic.attempt, Err: err}
@@ -297,7 +317,8 @@ func (l *lazyDeadline) Err() error {
 	if err := l.parent.Err(); err != nil {
 		return err
 	}
-	if !time.Now().Before(l.deadline) {
+	// Until reads only the monotonic clock, which is cheaper than Now.
+	if time.Until(l.deadline) <= 0 {
 		return context.DeadlineExceeded
 	}
 	return nil
