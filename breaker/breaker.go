@@ -82,6 +82,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -123,6 +124,7 @@ type Breaker struct {
 	admitted  uint32  // probe slots taken: probes in flight or succeeded
 	succeeded uint32  // probes that succeeded
 	inflight  []probe // probes in flight, for their deadlines
+	overdue   []probe // probes failed by ProbeFailAfter, awaited until their deadline
 	lastProbe uint64  // id of the last probe admitted
 	// events for flush, see observe.go
 	pending, spare []event
@@ -133,6 +135,7 @@ type Breaker struct {
 type probe struct {
 	id       uint64
 	deadline int64 // when its slot is freed if it has not reported
+	failAt   int64 // when it fails if it has not reported (ProbeFailAfter)
 }
 
 // A ticket is what admission gives a call to report its outcome with.
@@ -357,9 +360,73 @@ func (b *Breaker) takeProbe(now int64) bool {
 			return false
 		}
 	}
+	if len(b.overdue) > 0 && b.awaitedOverdue(now) >= MaxOverdueProbes {
+		return false
+	}
 	b.admitted++
 	b.lastProbe++
-	b.inflight = append(b.inflight, probe{id: b.lastProbe, deadline: addSat(now, b.cfg.probeTimeout)})
+	p := probe{id: b.lastProbe, deadline: addSat(now, b.cfg.probeTimeout), failAt: math.MaxInt64}
+	if b.cfg.probeFailAfter > 0 {
+		p.failAt = addSat(now, b.cfg.probeFailAfter)
+	}
+	b.inflight = append(b.inflight, p)
+	return true
+}
+
+// failOverdueProbes opens a half-open breaker again if a probe in flight has
+// run past ProbeFailAfter, and keeps the probes in flight as overdue: their
+// late success still counts. b.mu must be held.
+func (b *Breaker) failOverdueProbes(now int64) {
+	late := false
+	for _, p := range b.inflight {
+		if p.failAt <= now {
+			late = true
+			break
+		}
+	}
+	if !late {
+		return
+	}
+	b.overdue = append(b.overdue, b.inflight...)
+	b.setState(StateOpen, now)
+}
+
+// awaitedOverdue forgets the overdue probes past their deadline and
+// returns how many are still awaited. b.mu must be held.
+func (b *Breaker) awaitedOverdue(now int64) int {
+	kept := b.overdue[:0]
+	for _, p := range b.overdue {
+		if p.deadline > now {
+			kept = append(kept, p)
+		}
+	}
+	clear(b.overdue[len(kept):])
+	b.overdue = kept
+	return len(kept)
+}
+
+// lateProbe records the outcome of an overdue probe, and reports whether it
+// counted: a success counts as a probe that succeeded, and moves an open
+// breaker to half-open first; other outcomes were counted as the failure
+// already. b.mu must be held.
+func (b *Breaker) lateProbe(t ticket, o outcome, now int64) bool {
+	i := slices.IndexFunc(b.overdue, func(p probe) bool { return p.id == t.probe })
+	if i < 0 {
+		return false
+	}
+	b.overdue = slices.Delete(b.overdue, i, i+1)
+	if o != outcomeSuccess || b.mode == ModeForcedOpen || b.mode == ModeDisabled || b.state == StateClosed {
+		return false
+	}
+	if b.state == StateOpen {
+		b.setState(StateHalfOpen, now)
+	}
+	b.win.count(o)
+	b.consecutive = 0
+	b.succeeded++
+	if b.succeeded >= b.cfg.probes {
+		b.setState(StateClosed, now)
+	}
 	return true
 }
 
@@ -398,6 +465,8 @@ func (b *Breaker) complete(ctx context.Context, t ticket, o outcome, end int64, 
 		b.mu.Lock()
 		if t.gen == b.gen {
 			recorded = b.record(t, o, end)
+		} else if t.probe != 0 && len(b.overdue) > 0 {
+			recorded = b.lateProbe(t, o, end)
 		}
 		flush = b.mustFlush()
 		b.mu.Unlock()
@@ -462,8 +531,14 @@ func (b *Breaker) tripped() bool {
 // update moves an open breaker whose time is up to half-open. b.mu must be
 // held.
 func (b *Breaker) update(now int64) {
-	if b.state == StateOpen && b.mode != ModeForcedOpen && now >= b.openUntil.Load() {
+	if b.mode == ModeForcedOpen {
+		return
+	}
+	if b.state == StateOpen && now >= b.openUntil.Load() {
 		b.setState(StateHalfOpen, now)
+	}
+	if b.state == StateHalfOpen && b.cfg.probeFailAfter > 0 {
+		b.failOverdueProbes(now)
 	}
 }
 
@@ -477,6 +552,11 @@ func (b *Breaker) setState(to State, now int64) {
 	b.consecutive = 0
 	b.admitted, b.succeeded = 0, 0
 	b.inflight = b.inflight[:0]
+	if to == StateClosed {
+		// The dependency is back: overdue probes are no longer awaited.
+		clear(b.overdue)
+		b.overdue = b.overdue[:0]
+	}
 	if to == StateOpen {
 		b.openUntil.Store(addSat(now, int64(b.openPeriod())))
 	}

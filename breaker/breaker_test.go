@@ -955,6 +955,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{breaker.Config{SlowCall: -time.Millisecond}, "breaker: SlowCall -1ms is negative"},
 		{breaker.Config{OpenFor: -time.Minute}, "breaker: OpenFor -1m0s is negative"},
 		{breaker.Config{ProbeTimeout: -1}, "breaker: ProbeTimeout -1ns is negative"},
+		{breaker.Config{ProbeFailAfter: -time.Second}, "breaker: ProbeFailAfter -1s is negative"},
 		{breaker.Config{ConsecutiveFailures: 5, MinCalls: 10},
 			"breaker: MinCalls 10 is set but the failure-ratio rule is off (FailureRatio 0 with ConsecutiveFailures 5)"},
 		{breaker.Config{Mode: 4}, "breaker: Mode 4 is unknown"},

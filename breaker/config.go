@@ -22,6 +22,11 @@ const (
 	DefaultOpenFor = 30 * time.Second
 )
 
+// MaxOverdueProbes is the most probes failed by Config.ProbeFailAfter whose
+// outcome a breaker still awaits; while that many are, it lets no new
+// probe through. It bounds the calls a hung dependency holds.
+const MaxOverdueProbes = 4
+
 // openJitter is the spread of an open period: it lasts a duration drawn
 // uniformly from [OpenFor×(1-openJitter), OpenFor×(1+openJitter)].
 const openJitter = 0.1
@@ -86,6 +91,23 @@ type Config struct {
 	// stuck in half-open. Zero means OpenFor.
 	ProbeTimeout time.Duration
 
+	// ProbeFailAfter makes a probe that has run this long without
+	// reporting count as a failure at once: the breaker opens again, and
+	// probes again after OpenFor, instead of waiting for the probe. A
+	// dependency that hangs holds each probe until the call's own timeout;
+	// without this rule the breaker would stay half-open that long, and
+	// after the dependency heals it could take as long before a new probe
+	// found out. The call is not cancelled: if it succeeds later, while the
+	// breaker is open or half-open, that counts as a probe that succeeded
+	// (with HalfOpenProbes 1, the breaker closes): a slow but healthy
+	// dependency is not shut out by a short ProbeFailAfter. At most
+	// MaxOverdueProbes such calls are awaited at a time; while that many are,
+	// no new probe is let through. An overdue probe that has not reported
+	// after ProbeTimeout (from its start) is forgotten. The rule is checked
+	// when a call reaches the half-open breaker. It takes effect only when
+	// shorter than ProbeTimeout. Zero turns it off.
+	ProbeFailAfter time.Duration
+
 	// IsFailure classifies a non-nil error: true counts it as a failure,
 	// false as neutral (neither failure nor success). It is not consulted
 	// for the caller's own cancellation or for rejections by other policies
@@ -129,6 +151,7 @@ type settings struct {
 	openFor        time.Duration
 	probes         uint32
 	probeTimeout   int64 // nanoseconds
+	probeFailAfter int64 // nanoseconds; 0: off
 	isFailure      func(error) bool
 	onStateChange  func(name string, from, to State)
 	onShadowReject func(name string, state State)
@@ -147,6 +170,8 @@ func (c *Config) settings() (settings, error) {
 		return settings{}, fmt.Errorf("breaker: OpenFor %v is negative", c.OpenFor)
 	case c.ProbeTimeout < 0:
 		return settings{}, fmt.Errorf("breaker: ProbeTimeout %v is negative", c.ProbeTimeout)
+	case c.ProbeFailAfter < 0:
+		return settings{}, fmt.Errorf("breaker: ProbeFailAfter %v is negative", c.ProbeFailAfter)
 	case c.MinCalls != 0 && c.FailureRatio == 0 && c.ConsecutiveFailures != 0:
 		return settings{}, fmt.Errorf("breaker: MinCalls %d is set but the failure-ratio rule is off (FailureRatio 0 with ConsecutiveFailures %d)",
 			c.MinCalls, c.ConsecutiveFailures)
@@ -162,6 +187,7 @@ func (c *Config) settings() (settings, error) {
 		openFor:        c.OpenFor,
 		probes:         c.HalfOpenProbes,
 		probeTimeout:   int64(c.ProbeTimeout),
+		probeFailAfter: int64(c.ProbeFailAfter),
 		isFailure:      c.IsFailure,
 		onStateChange:  c.OnStateChange,
 		onShadowReject: c.OnShadowReject,
@@ -193,6 +219,9 @@ func (c *Config) settings() (settings, error) {
 	}
 	if s.probeTimeout == 0 {
 		s.probeTimeout = int64(s.openFor)
+	}
+	if s.probeFailAfter >= s.probeTimeout {
+		s.probeFailAfter = 0 // the slot expires first: the rule never fires
 	}
 	return s, nil
 }

@@ -33,11 +33,23 @@ const (
 	DefaultAttemptTimeout = 10 * time.Second
 
 	// DefaultBreakerOpenFor is how long a key's circuit breaker stays
-	// open before it lets a probe through. It is short because a probe is
-	// cheap (one request per second while the key is down) and a recovered
-	// key should get its traffic back within about a second; the per-key
-	// bulkhead and the retry budget bound the load meanwhile.
-	DefaultBreakerOpenFor = time.Second
+	// open before it lets a probe through (±10 %). It is short because a
+	// probe is one call, about two a second while the key is down, and a
+	// recovered key gets its traffic back within a second of healing: at
+	// most the rest of an open period, plus DefaultBreakerProbeFailAfter
+	// when a probe was hanging. The per-key bulkhead and the retry budget
+	// bound the load meanwhile.
+	DefaultBreakerOpenFor = 500 * time.Millisecond
+
+	// DefaultBreakerProbeFailAfter is the breaker's ProbeFailAfter: a probe
+	// that has no answer after this long counts as a failure, so that the
+	// breaker probes again after DefaultBreakerOpenFor instead of waiting
+	// out the hung probe's attempt timeout. The probe is not cancelled: if
+	// it succeeds later, the breaker closes, so a slow but healthy key
+	// is not shut out. At most [breaker.MaxOverdueProbes] hung probes are
+	// awaited per key. Set it to the attempt timeout or more to turn it
+	// off.
+	DefaultBreakerProbeFailAfter = 250 * time.Millisecond
 
 	// DefaultBreakerConsecutiveFailures opens a key's breaker after that
 	// many failures in a row, so that a total outage trips it within a
@@ -116,8 +128,9 @@ type Standard struct {
 //	                      shared by all keys
 //	breaker, per key      opens after 10 failures in a row or        WithBreaker, WithoutBreaker
 //	                      ≥ 50 % of ≥ 20 calls in a rolling 10 s
-//	                      window; open 1 s (±10 % jitter), then
-//	                      1 probe
+//	                      window; open 0.5 s (±10 % jitter), then
+//	                      1 probe, failed after 0.25 s without an
+//	                      answer (a late success still closes it)
 //	bulkhead, per key     100 calls in flight (or streams open),     WithBulkhead, WithoutBulkhead
 //	                      no queue
 //	per-attempt timeout   10 s, or half the overall timeout when     WithAttemptTimeout, WithoutAttemptTimeout
@@ -149,10 +162,15 @@ type Standard struct {
 //     or when at least half of at least 20 calls in a rolling 10 s window
 //     failed, so that a key that fails one call in three is left alone and
 //     one that fails every other one gets room to recover. It stays open
-//     1 s (jittered) rather than the breaker package's 30 s: a probe is one
-//     call per second while the key is down, and a key that recovers (a
-//     deploy, a failover) gets its traffic back within about a second. A
-//     probe may take as long as an attempt before its slot expires.
+//     0.5 s (jittered) rather than the breaker package's 30 s, and a probe
+//     with no answer after 0.25 s counts as a failure (without being
+//     cancelled: its late success closes the breaker): a probe is one
+//     call about every 0.75 s while the key is down, and a key that
+//     recovers (a deploy, a failover, the end of a hang) gets its traffic
+//     back within 0.8 s, even if it hung a probe just before. A key
+//     that hangs holds at most [breaker.MaxOverdueProbes] probes, each
+//     until its attempt timeout. Across a fleet of N clients, probes add
+//     about 1.3 × N calls a second to a key that is down.
 //   - 100 in flight per key, without a queue: far above what a healthy
 //     dependency needs from one client, so it acts only when the
 //     dependency slows down, and then sheds at once instead of piling up
@@ -411,7 +429,8 @@ func WithoutBudget() StandardOption {
 
 // WithBreaker sets the configuration of each key's circuit breaker. Zero
 // fields take the breaker package's defaults, except OpenFor, which
-// defaults to [DefaultBreakerOpenFor], Name, which defaults to
+// defaults to [DefaultBreakerOpenFor], ProbeFailAfter, which defaults to
+// [DefaultBreakerProbeFailAfter], Name, which defaults to
 // "resilientgrpc" ("resilientgrpc-stream" for streams), and Telemetry.Key,
 // which defaults to the key. A configuration that [breaker.New] refuses
 // makes NewStandard fail. The hooks (OnStateChange, …) are shared by the

@@ -16,6 +16,7 @@ func TestDefaultsMatchThePreset(t *testing.T) {
 		{"DefaultOverallTimeout", int64(DefaultOverallTimeout), int64(preset.DefaultOverallTimeout)},
 		{"DefaultAttemptTimeout", int64(DefaultAttemptTimeout), int64(preset.DefaultAttemptTimeout)},
 		{"DefaultBreakerOpenFor", int64(DefaultBreakerOpenFor), int64(preset.DefaultBreakerOpenFor)},
+		{"DefaultBreakerProbeFailAfter", int64(DefaultBreakerProbeFailAfter), int64(preset.DefaultBreakerProbeFailAfter)},
 		{"DefaultBreakerConsecutiveFailures", DefaultBreakerConsecutiveFailures, preset.DefaultBreakerConsecutiveFailures},
 		{"DefaultBreakerWindow", int64(DefaultBreakerWindow), int64(preset.DefaultBreakerWindow)},
 		{"DefaultMaxInFlightPerHost", DefaultMaxInFlightPerHost, preset.DefaultMaxInFlightPerKey},

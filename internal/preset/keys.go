@@ -73,6 +73,9 @@ func (p PerKey) Policies(key string) (*breaker.Breaker, *bulkhead.Bulkhead, resi
 			// its report.
 			cfg.ProbeTimeout = p.ProbeTimeout
 		}
+		if cfg.ProbeFailAfter == 0 {
+			cfg.ProbeFailAfter = DefaultBreakerProbeFailAfter
+		}
 		if cfg.Telemetry.Key == "" {
 			cfg.Telemetry.Key = key
 		}

@@ -20,7 +20,8 @@ import (
 const (
 	DefaultOverallTimeout             = 30 * time.Second
 	DefaultAttemptTimeout             = 10 * time.Second
-	DefaultBreakerOpenFor             = time.Second
+	DefaultBreakerOpenFor             = 500 * time.Millisecond
+	DefaultBreakerProbeFailAfter      = 250 * time.Millisecond
 	DefaultBreakerConsecutiveFailures = 10
 	DefaultBreakerWindow              = 10 * time.Second
 	DefaultMaxInFlightPerKey          = 100
