@@ -398,8 +398,36 @@ func (s *stream) CloseSend() error {
 	return s.current().cs.CloseSend()
 }
 
-// Header returns the header of the current attempt.
-func (s *stream) Header() (metadata.MD, error) { return s.current().cs.Header() }
+// Header returns the header of the attempt that serves the caller. An
+// attempt that ended without a header (gRPC then returns a nil header and a
+// nil error) or whose header a retry makes stale is replaced by the next
+// attempt, whose header Header waits for; when the policy has returned
+// instead, Header returns what the last attempt gave, or the call's error.
+func (s *stream) Header() (metadata.MD, error) {
+	a := s.current()
+	for {
+		md, err := a.cs.Header()
+		s.mu.Lock()
+		if err == nil && md != nil && !a.retired {
+			s.mu.Unlock()
+			return md, nil
+		}
+		if !s.resendable || s.received {
+			// No retry can replace a: its answer is the caller's.
+			s.mu.Unlock()
+			return md, err
+		}
+		n, out := s.next(a)
+		switch {
+		case n != nil:
+			a = n
+		case out != nil:
+			return nil, out
+		default:
+			return md, err
+		}
+	}
+}
 
 // Trailer returns the trailer of the current attempt.
 func (s *stream) Trailer() metadata.MD { return s.current().cs.Trailer() }

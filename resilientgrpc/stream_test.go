@@ -634,3 +634,33 @@ func TestRetiredAttemptMessageDropped(t *testing.T) {
 		}
 	})
 }
+
+// TestServerStreamRetryHeader: the header a caller reads before the first
+// message is the one of the attempt that serves it, not the empty answer of
+// an attempt that failed before its header and was retried.
+func TestServerStreamRetryHeader(t *testing.T) {
+	h := &healthServer{watch: func(_ *healthpb.HealthCheckRequest, s healthpb.Health_WatchServer, n int32) error {
+		if n == 1 {
+			return status.Error(codes.Unavailable, "down")
+		}
+		if err := s.SendHeader(metadata.Pairs("attempt", string('0'+rune(n)))); err != nil {
+			return err
+		}
+		return s.Send(serving())
+	}}
+	client := unaryClient(t, h, newRetry(t, retry.Config{MaxAttempts: 3}))
+	w, err := client.Watch(context.Background(), watchReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := w.Header()
+	if err != nil {
+		t.Fatalf("Header: %v", err)
+	}
+	if got := md.Get("attempt"); len(got) != 1 || got[0] != "2" {
+		t.Errorf("header attempt = %q, want [2]", got)
+	}
+	if msgs, err := recvAll[healthpb.HealthCheckResponse](w); len(msgs) != 1 || err != io.EOF {
+		t.Fatalf("got %d messages and %v, want 1 and io.EOF", len(msgs), err)
+	}
+}
