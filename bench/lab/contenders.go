@@ -42,7 +42,7 @@ type contender struct {
 const (
 	labAttempts     = 3
 	labInFlight     = resilienthttp.DefaultMaxInFlightPerHost         // 100 per dependency
-	labOpenFor      = resilienthttp.DefaultBreakerOpenFor             // 1 s
+	labOpenFor      = resilienthttp.DefaultBreakerOpenFor             // 0.5 s
 	labConsecutive  = resilienthttp.DefaultBreakerConsecutiveFailures // 10 in a row
 	labFailureRatio = 0.5                                             // or 50 % …
 	labMinCalls     = 20                                              // … of at least 20 calls …
@@ -133,7 +133,7 @@ func contenders() []contender {
 		{
 			name: "failsafe",
 			about: "failsafehttp.NewRoundTripper per dependency (one set of policies per host, as a user who wants per-host breakers writes it): " +
-				"timeout 30 s → retry 3 (failsafehttp's retry policy, backoff 100 ms ×2 to 5 s, full jitter) → breaker (10 failures in a row, open 1 s ±10 %) → bulkhead 100 → timeout (attempt timeout)",
+				"timeout 30 s → retry 3 (failsafehttp's retry policy, backoff 100 ms ×2 to 5 s, full jitter) → breaker (10 failures in a row, open 0.5 s ±10 %) → bulkhead 100 → timeout (attempt timeout)",
 			build: func(cfg config) (client, error) {
 				tr := transport()
 				var cs [2]*http.Client
@@ -166,16 +166,17 @@ func contenders() []contender {
 		},
 		{
 			name:  "hystrix",
-			about: "hystrix.DoC, one command per dependency (timeout = attempt timeout, 100 concurrent, 50 % of ≥ 20 in its fixed 10 s window, sleep window 1 s; it has no consecutive-failure rule and no retry) around the plain client",
+			about: "hystrix.DoC, one command per dependency (timeout = attempt timeout, 100 concurrent, 50 % of ≥ 20 in its fixed 10 s window, sleep window 0.5 s; it has no consecutive-failure rule and no retry) around the plain client",
 			build: hystrixClient,
 		},
 		{
 			name:  "ours-old",
-			about: "ours with the breaker defaults before commit 19dc24f, for comparison: WithBreaker(breaker.Config{FailureRatio: 0.5, MinCalls: 20, Window: 30 s, OpenFor: 10 s})",
+			about: "ours with the breaker defaults before commit 19dc24f, for comparison: WithBreaker(breaker.Config{FailureRatio: 0.5, MinCalls: 20, Window: 30 s, OpenFor: 10 s, ProbeFailAfter: attempt timeout (off)})",
 			build: func(cfg config) (client, error) {
 				return oursClient(
 					resilienthttp.WithAttemptTimeout(cfg.AttemptTimeout),
-					resilienthttp.WithBreaker(breaker.Config{FailureRatio: 0.5, MinCalls: 20, Window: 30 * time.Second, OpenFor: 10 * time.Second}),
+					resilienthttp.WithBreaker(breaker.Config{FailureRatio: 0.5, MinCalls: 20, Window: 30 * time.Second, OpenFor: 10 * time.Second,
+						ProbeFailAfter: cfg.AttemptTimeout}),
 				)
 			},
 		},
@@ -186,13 +187,13 @@ func contenders() []contender {
 // of ours for a question the main table raises.
 func extras() []contender {
 	return []contender{{
-		name: "ours-probe200ms",
-		about: "ours with WithBreaker(breaker.Config{ProbeTimeout: 200 ms}): a probe that hangs frees its slot after 200 ms, " +
-			"so the next probe does not wait for the attempt timeout (not a default)",
+		name: "ours-1s",
+		about: "ours with the breaker defaults before ProbeFailAfter: WithBreaker(breaker.Config{OpenFor: 1 s, ProbeFailAfter: attempt timeout (off)}): " +
+			"a probe that hangs holds the half-open breaker until the attempt timeout",
 		build: func(cfg config) (client, error) {
 			return oursClient(
 				resilienthttp.WithAttemptTimeout(cfg.AttemptTimeout),
-				resilienthttp.WithBreaker(breaker.Config{ProbeTimeout: 200 * time.Millisecond}),
+				resilienthttp.WithBreaker(breaker.Config{OpenFor: time.Second, ProbeFailAfter: cfg.AttemptTimeout}),
 			)
 		},
 	}}
