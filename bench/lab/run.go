@@ -167,6 +167,7 @@ type result struct {
 	aP99       [2]time.Duration // in the 503 phase, in the hang phase
 	aFailed    float64          // share of A's requests in the outage not answered 200
 	bOpenP99   time.Duration    // B's p99 in the hang phase, by when the breakers are open
+	bOpenP50   time.Duration    // and its median
 	hitsPerReq float64          // B's server hits ÷ B's requests, during the outage
 	bRequests  int              // B's requests during the outage
 	newConns   int              // connections opened to B during the outage
@@ -329,6 +330,7 @@ func measure(cfg config, res *result, records []record, hits, conns []time.Durat
 		res.aFailed = float64(aOutFailed) / float64(aOut)
 	}
 	res.bOpenP99 = p99(bOpen)
+	res.bOpenP50 = quantile(bOpen, 0.5)
 	res.bRequests = bOut
 	if bOut > 0 {
 		res.hitsPerReq = float64(count(hits, errStart, healStart)) / float64(bOut)
@@ -386,11 +388,15 @@ func shutOff(records []record, hits []time.Duration, from, to, window time.Durat
 
 // p99 returns the 99th percentile (nearest rank) of ds, which it sorts; 0
 // for none.
-func p99(ds []time.Duration) time.Duration {
+func p99(ds []time.Duration) time.Duration { return quantile(ds, 0.99) }
+
+// quantile returns the q-quantile of ds (nearest rank), sorting ds; 0 for
+// none.
+func quantile(ds []time.Duration, q float64) time.Duration {
 	if len(ds) == 0 {
 		return 0
 	}
 	sortDurations(ds)
-	i := int(math.Ceil(0.99*float64(len(ds)))) - 1
+	i := int(math.Ceil(q*float64(len(ds)))) - 1
 	return ds[max(i, 0)]
 }
