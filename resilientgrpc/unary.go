@@ -247,7 +247,7 @@ func (c *unaryCall) run(actx context.Context) error {
 	// The deadline may have passed before the alarm ran: gRPC then
 	// reports DeadlineExceeded while tctx has not ended yet.
 	fired := own && err != nil && base.Err() == nil && tctx.timedOut()
-	tctx.end(context.Canceled)
+	tctx.End(context.Canceled)
 	if fired {
 		rec.TimedOut(actx, s, c.ic.attempt)
 		return &timeout.Error{Name: attemptTimeoutName, Duration: c.ic.attempt, Err: err}
