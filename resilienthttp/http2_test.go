@@ -122,17 +122,12 @@ func TestHTTP2BodyOutlivesRoundTripAndTimeoutsBoundIt(t *testing.T) {
 	var n atomic.Int64
 	release := make(chan struct{})
 	srv, tr, conns := newH2Server(t, func(w http.ResponseWriter, r *http.Request) {
-		if n.Add(1) == 1 {
+		i := n.Add(1)
+		if i == 1 {
 			<-r.Context().Done() // the first attempt hangs until the client gives up
 			return
 		}
-		io.WriteString(w, "first part;")
-		http.NewResponseController(w).Flush()
-		select {
-		case <-release:
-			io.WriteString(w, "second part")
-		case <-r.Context().Done():
-		}
+		slowBody(release)(i, w, r)
 	})
 	st := h2Standard(t, tr, resilienthttp.WithAttemptTimeout(200*time.Millisecond), resilienthttp.WithOverallTimeout(5*time.Second))
 	req, _ := http.NewRequest("GET", srv.URL, nil)
