@@ -25,7 +25,11 @@
 // alive.
 //
 // An outcome counts only in the state period in which its call started: the
-// result of a call that was admitted before a state change is ignored.
+// result of a call that was admitted before a state change is ignored, with
+// one exception. With Config.ProbeFailAfter set, a probe that has no answer
+// after that long counts as a failure (the breaker opens again, without
+// waiting for a probe that may hang until its own timeout); if that probe
+// succeeds later, its success still counts, as a probe's.
 //
 // # Placement
 //
