@@ -48,6 +48,9 @@ type BudgetConfig struct {
 // dependency stay at most (1 + Ratio) × calls + MinPerSecond × seconds
 // instead of 3 × calls.
 //
+// A retry takes its token before its backoff wait; if the caller gives up
+// during the wait, the token is given back.
+//
 // A Budget is safe for concurrent use; share one across many policies, for
 // example the per-host policies of one client. Each call costs a read of the
 // monotonic clock and an atomic add; only retries take a lock. A nil *Budget
@@ -140,6 +143,23 @@ func (b *Budget) deposit() {
 	if b == nil || b.ratio == 0 {
 		return
 	}
+	b.credit(b.ratio)
+}
+
+// refund gives back a retry that withdraw allowed but that never ran (the
+// caller gave up during the wait before it): one token in the current slot,
+// whether it came from the earned tokens or from the floor. Retries still
+// never exceed the bound: the token was not used.
+func (b *Budget) refund() {
+	if b == nil {
+		return
+	}
+	b.allowed.Add(^uint64(0)) // one fewer allowed
+	b.credit(microToken)
+}
+
+// credit adds micro micro-tokens to the current slot.
+func (b *Budget) credit(micro int64) {
 	e := b.epochNow()
 	s := &b.slots[e%budgetSlots]
 	if s.epoch.Load() < e {
@@ -156,7 +176,7 @@ func (b *Budget) deposit() {
 	// A goroutine delayed between the check and the add may credit a newer
 	// epoch's slot: the deposit then lives a little longer, but every token
 	// still comes from a call, so the bound on retries holds.
-	s.micro.Add(b.ratio)
+	s.micro.Add(micro)
 }
 
 // withdraw spends one retry, from earned tokens (oldest first) or else from

@@ -265,3 +265,34 @@ func TestNewBudgetRejectsBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestBudgetRefundsRetryCancelledDuringWait: a retry that the budget
+// allowed but that never ran, because the caller gave up during the backoff
+// wait, gives its token back.
+func TestBudgetRefundsRetryCancelledDuringWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		budget := mustBudget(t, retry.BudgetConfig{Ratio: 1, MinPerSecond: tiny})
+		r := mustNew(t, retry.Config{MaxAttempts: 2, InitialDelay: time.Second, MaxDelay: time.Second, Jitter: retry.NoJitter, Budget: budget})
+		_ = r.Do(context.Background(), func(context.Context) error { return nil }) // earns a token
+		before := budget.State()
+
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			time.Sleep(100 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
+			cancel()
+		}()
+		s := always(errUnavailable)
+		if err := r.Do(ctx, s.op); !errors.Is(err, context.Canceled) {
+			t.Fatalf("got %v, want the caller's cancellation", err)
+		}
+		after := budget.State()
+		// The cancelled call deposited a token of its own; the retry's
+		// token came back.
+		if got, want := after.Available, before.Available+1; math.Abs(got-want) > 1e-6 {
+			t.Errorf("Available %v after the cancelled wait, want %v", got, want)
+		}
+		if after.Allowed != before.Allowed {
+			t.Errorf("Allowed %d, want %d: the retry never ran", after.Allowed, before.Allowed)
+		}
+	})
+}

@@ -385,6 +385,8 @@ func (r *Retry) again(ctx context.Context, op func(context.Context) error, err e
 		}
 		r.observeRetry(ctx, attempt+1, delay, cause)
 		if cerr := sleep(ctx, delay); cerr != nil {
+			// The retry the budget allowed will not run.
+			r.budget.refund()
 			return r.giveUp(ctx, attempt, ReasonCanceled, err, cerr)
 		}
 
