@@ -164,7 +164,7 @@ func ExampleNewStandard() {
 	}}
 	std, err := resilientgrpc.NewStandard(
 		resilientgrpc.WithRetry(retry.Config{InitialDelay: retry.NoDelay}),
-		resilientgrpc.WithoutBudget(), // a fresh budget has earned no retries yet
+		resilientgrpc.WithoutBudget(), // a fresh budget has one retry to give, this call needs two
 	)
 	if err != nil {
 		panic(err)

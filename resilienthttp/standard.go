@@ -159,11 +159,10 @@ type standard struct {
 //     then it sheds at once instead of piling up goroutines and
 //     connections. Raise it for hosts that get more.
 //
-// The retry budget earns retries from traffic: a new transport has none to
-// give until it has sent about ten requests (a tenth of a retry each) or run
-// for a second (the floor of one retry per second starts empty). So a
-// process that sends a single request right after it starts does not
-// retry it; a service with traffic does.
+// The retry budget earns retries from traffic, a tenth of a retry per
+// request, on top of a floor of one retry per second. A new transport starts
+// with the floor's first second: one retry at once, the next after about ten
+// requests or a second.
 //
 // Each attempt gets the per-attempt timeout or what remains of the overall
 // one, whichever ends first; the retry does not start an attempt (nor wait

@@ -802,3 +802,27 @@ func TestAttemptContext(t *testing.T) {
 		t.Fatal("AfterFunc on an ended context did not run")
 	}
 }
+
+// TestStandardNewTransportRetriesAtOnce: with the default budget, a
+// transport that has just been made retries its first failure (the
+// budget's floor starts with one second's worth), and not a second one
+// right away.
+func TestStandardNewTransportRetriesAtOnce(t *testing.T) {
+	srv := newServer(t, statuses(503, 200, 503, 503, 200))
+	tr := newStandard(t, newHTTPTransport(t), resilienthttp.WithRetry(retry.Config{InitialDelay: time.Millisecond, MaxDelay: time.Millisecond}))
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, resp); resp.StatusCode != 200 || got != "attempt 2" {
+		t.Errorf("first request: got %d %q, want 200 %q", resp.StatusCode, got, "attempt 2")
+	}
+	resp, err = tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, resp); resp.StatusCode != 503 || got != "attempt 3" {
+		t.Errorf("second request: got %d %q, want 503 %q (the budget has no second retry yet)", resp.StatusCode, got, "attempt 3")
+	}
+}

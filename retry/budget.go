@@ -28,9 +28,11 @@ type BudgetConfig struct {
 
 	// MinPerSecond is a floor: retries allowed per second even when calls
 	// have earned none, so that a quiet client can still retry. The floor is
-	// a token bucket (golang.org/x/time/rate) that starts empty and holds at
-	// most max(1, MinPerSecond) tokens. Zero means DefaultBudgetMinPerSecond
-	// (1); negative or not finite is an error.
+	// a token bucket (golang.org/x/time/rate) that holds at most
+	// max(1, MinPerSecond) tokens and starts with one second's worth, so
+	// that a client that has just started can retry (with the default, one
+	// retry). Zero means DefaultBudgetMinPerSecond (1); negative or not
+	// finite is an error.
 	MinPerSecond float64
 
 	// Period is how long a call's deposit stays spendable: tokens earned more
@@ -43,10 +45,10 @@ type BudgetConfig struct {
 
 // A Budget limits the retries of all the [Retry] policies that share it to a
 // ratio of their calls, plus a small floor per second. Over any run, the
-// retries it allows are at most Ratio × calls + MinPerSecond × seconds, so
-// under a total outage with MaxAttempts 3 the attempts reaching the
-// dependency stay at most (1 + Ratio) × calls + MinPerSecond × seconds
-// instead of 3 × calls.
+// retries it allows are at most Ratio × calls + MinPerSecond × (seconds + 1)
+// (the floor starts with one second's worth), so under a total outage with
+// MaxAttempts 3 the attempts reaching the dependency stay at most
+// (1 + Ratio) × calls + MinPerSecond × (seconds + 1) instead of 3 × calls.
 //
 // A retry takes its token before its backoff wait; if the caller gives up
 // during the wait, the token is given back.
@@ -118,9 +120,12 @@ func NewBudget(cfg BudgetConfig) (*Budget, error) {
 		slot:  max(cfg.Period/budgetSlots, 1),
 		floor: rate.NewLimiter(rate.Limit(cfg.MinPerSecond), burst),
 	}
-	// The floor starts empty, so that it adds no more than MinPerSecond ×
-	// seconds: a burst at start-up would be an extra retry storm.
-	b.floor.AllowN(now, burst)
+	// The floor starts with one second's worth of tokens, as if the client
+	// had been quiet for a second before it started: a client that has
+	// just started (and earned nothing yet) can retry right away, when
+	// transient failures are likely (a dependency that restarts with it),
+	// and the bound grows by that one second only.
+	b.floor.AllowN(now.Add(-time.Second), burst)
 	return b, nil
 }
 

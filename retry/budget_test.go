@@ -28,7 +28,7 @@ func mustBudget(t *testing.T, cfg retry.BudgetConfig) *retry.Budget {
 const tiny = 1e-9
 
 // Under a total outage, with MaxAttempts 3, the attempts that reach the
-// dependency stay within (1 + Ratio) × calls + MinPerSecond × seconds,
+// dependency stay within (1 + Ratio) × calls + MinPerSecond × (seconds + 1),
 // instead of 3 × calls.
 func TestBudgetBoundsAttemptsUnderTotalFailure(t *testing.T) {
 	for _, tc := range []struct {
@@ -68,7 +68,8 @@ func TestBudgetBoundsAttemptsUnderTotalFailure(t *testing.T) {
 			wg.Wait()
 			seconds := time.Since(start).Seconds()
 			c, a := float64(calls.Load()), float64(attempts.Load())
-			limit := (1+tc.ratio)*c + tc.floor*seconds
+			// The floor starts with one second's worth of tokens.
+			limit := (1+tc.ratio)*c + tc.floor*(seconds+1)
 			t.Logf("ratio %v floor %v: %v calls, %v attempts in %.1fs; limit %.1f, without a budget %v", tc.ratio, tc.floor, c, a, seconds, limit, 3*c)
 			if a > limit {
 				t.Errorf("ratio %v floor %v: %v attempts for %v calls in %.1fs, want at most %.1f", tc.ratio, tc.floor, a, c, seconds, limit)
@@ -143,7 +144,8 @@ func TestBudgetFloorLetsQuietClientRetry(t *testing.T) {
 			wait      time.Duration
 			wantCalls int
 		}{
-			{0, 1},           // the floor starts empty: no retry burst at start-up
+			{0, 2},           // the floor starts with one second's worth: one retry
+			{0, 1},           // spent
 			{time.Second, 2}, // one token a second
 			{0, 1},           // spent
 			{500 * time.Millisecond, 1},
@@ -224,8 +226,8 @@ func TestBudgetState(t *testing.T) {
 		b := mustBudget(t, retry.BudgetConfig{})
 		st := b.State()
 		want := retry.BudgetConfig{Ratio: 0.1, MinPerSecond: 1, Period: 10 * time.Second}
-		if st.Config != want || st.Available != 0 || st.Allowed != 0 || st.Rejected != 0 {
-			t.Errorf("new budget State %+v, want config %+v and nothing available", st, want)
+		if st.Config != want || st.Available != 1 || st.Allowed != 0 || st.Rejected != 0 {
+			t.Errorf("new budget State %+v, want config %+v and one second of the floor available", st, want)
 		}
 		time.Sleep(3 * time.Second) // sleep-ok: fake time inside a synctest bubble
 		if got := b.State().Available; got != 1 {

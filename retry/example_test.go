@@ -115,7 +115,8 @@ func (o overloaded) RetryAfter() (time.Duration, bool) { return o.retryAfter, tr
 
 func ExampleBudget() {
 	// One budget for all the hosts a client calls: retries may add 10 % to
-	// the load, plus a floor of one retry every 100 s (it starts empty).
+	// the load, plus a floor of one retry every 100 s (it starts with one
+	// second's worth: a hundredth of a retry).
 	budget, err := retry.NewBudget(retry.BudgetConfig{Ratio: 0.1, MinPerSecond: 0.01})
 	if err != nil {
 		panic(err)

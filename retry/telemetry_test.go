@@ -215,9 +215,14 @@ func TestTelemetryCallOutcome(t *testing.T) {
 func TestTelemetryBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sdk, other := observetest.New(t), observetest.New(t)
-		// Calls earn next to nothing; the floor gives one retry a second
-		// and starts empty.
+		// Calls earn next to nothing; the floor gives one retry a second.
+		// It starts with one, which a policy without telemetry spends.
 		budget := mustBudget(t, retry.BudgetConfig{Ratio: 1e-6, MinPerSecond: 1})
+		drain := mustNew(t, retry.Config{MaxAttempts: 2, InitialDelay: retry.NoDelay, Budget: budget,
+			Telemetry: telemetry.Settings{Disabled: true}})
+		if err := drain.Do(context.Background(), func(context.Context) error { return errUnavailable }); errors.Is(err, retry.ErrBudgetExhausted) {
+			t.Fatalf("first call: got %v, want its retry allowed by the floor's first token", err)
+		}
 		r := mustNew(t, retry.Config{Name: "inventory", MaxAttempts: 2, InitialDelay: retry.NoDelay, Budget: budget,
 			Telemetry: sdk.Settings(telKey)})
 		shared := mustNew(t, retry.Config{Name: "other", MaxAttempts: 2, InitialDelay: retry.NoDelay, Budget: budget,
@@ -323,7 +328,7 @@ func TestStatus(t *testing.T) {
 				Telemetry: telemetry.Settings{Key: "http://user:pw@Inventory.example.com:80/v1?token=secret"}}),
 				telemetry.Status{Kind: "retry", Name: "inventory", Key: "inventory.example.com",
 					Retry: &telemetry.RetryStatus{MaxAttempts: retry.MaxAttemptsCap, Budget: &telemetry.BudgetStatus{
-						Available: 2, Ratio: 0.5, MinPerSecond: 2}}}},
+						Available: 4, Ratio: 0.5, MinPerSecond: 2}}}},
 			{"disabled telemetry still reports", mustNew(t, retry.Config{Name: "x", MaxAttempts: 1,
 				Telemetry: telemetry.Settings{Disabled: true, Key: "k"}}),
 				telemetry.Status{Kind: "retry", Name: "x", Key: "k", Retry: &telemetry.RetryStatus{MaxAttempts: 1}}},
@@ -341,14 +346,15 @@ func TestStatus(t *testing.T) {
 			}
 		}
 
-		// Five failing calls: each earns half a retry and, while the
-		// budget has a whole one, spends one. The fifth is refused (2.5
-		// earned before it, 4 spent; the floor has had no time to fill).
+		// Nine failing calls: each earns half a retry and, while the
+		// budget has a whole one (earned, or the floor's 2 from the start),
+		// spends one. The ninth is refused: 6.5 earned by then and 2 from
+		// the floor, 8 spent, half a retry left.
 		r := mustNew(t, retry.Config{MaxAttempts: 2, InitialDelay: retry.NoDelay, Budget: budget})
-		for range 5 {
+		for range 9 {
 			_ = r.Do(context.Background(), func(context.Context) error { return errUnavailable })
 		}
-		want := telemetry.BudgetStatus{Available: 0.5, Ratio: 0.5, MinPerSecond: 2, Allowed: 4, Rejected: 1, Exhausted: true}
+		want := telemetry.BudgetStatus{Available: 0.5, Ratio: 0.5, MinPerSecond: 2, Allowed: 8, Rejected: 1, Exhausted: true}
 		if st := r.Status().Retry.Budget; st == nil || *st != want {
 			t.Errorf("budget status after failures: got %+v, want %+v", st, want)
 		}

@@ -65,8 +65,9 @@ func run() error {
 		// 20), so that the demonstration is short.
 		resilientgrpc.WithBreaker(breaker.Config{FailureRatio: 0.5, MinCalls: 4}),
 		resilientgrpc.WithRetry(retry.Config{InitialDelay: 10 * time.Millisecond}),
-		// A fresh budget has earned no retries yet; a long-running client
-		// keeps the default budget of 10 % of its calls.
+		// A fresh budget has one retry to give (the floor's first second)
+		// and this short demonstration needs more at once; a long-running
+		// client keeps the default budget of 10 % of its calls.
 		resilientgrpc.WithoutBudget(),
 	)
 	if err != nil {

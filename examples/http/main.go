@@ -113,9 +113,9 @@ func newTransport() (*resilienthttp.Transport, error) {
 		resilienthttp.WithOverallTimeout(5*time.Second),
 		resilienthttp.WithAttemptTimeout(200*time.Millisecond),
 		resilienthttp.WithRetry(retry.Config{InitialDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}),
-		// A new budget has no retries to give until the transport has
-		// sent about ten requests or run for a second; this demo starts
-		// retrying at once. Keep the budget in a service.
+		// A new budget has one retry to give, the next after about ten
+		// requests or a second; this demo retries more than that at once.
+		// Keep the budget in a service.
 		resilienthttp.WithoutBudget(),
 	)
 }
