@@ -364,9 +364,6 @@ func (b *Breaker) takeProbe(now int64) bool {
 			return false
 		}
 	}
-	if len(b.overdue) > 0 && b.awaitedOverdue(now) >= MaxOverdueProbes {
-		return false
-	}
 	b.admitted++
 	b.lastProbe++
 	p := probe{id: b.lastProbe, deadline: addSat(now, b.cfg.probeTimeout), failAt: math.MaxInt64}
@@ -378,8 +375,9 @@ func (b *Breaker) takeProbe(now int64) bool {
 }
 
 // failOverdueProbes opens a half-open breaker again if a probe in flight has
-// run past ProbeFailAfter, and keeps the probes in flight as overdue: their
-// late success still counts. b.mu must be held.
+// run past ProbeFailAfter, and keeps the probes that have as overdue: their
+// late success still counts. (Other probes in flight are dropped, as at any
+// state change.) b.mu must be held.
 func (b *Breaker) failOverdueProbes(now int64) {
 	late := false
 	for _, p := range b.inflight {
@@ -391,13 +389,21 @@ func (b *Breaker) failOverdueProbes(now int64) {
 	if !late {
 		return
 	}
-	b.overdue = append(b.overdue, b.inflight...)
+	b.forgetOverdue(now)
+	for _, p := range b.inflight {
+		if p.failAt <= now {
+			if len(b.overdue) == maxOverdue {
+				b.overdue = slices.Delete(b.overdue, 0, 1) // the oldest
+			}
+			b.overdue = append(b.overdue, p)
+		}
+	}
 	b.setState(StateOpen, now)
 }
 
-// awaitedOverdue forgets the overdue probes past their deadline and
-// returns how many are still awaited. b.mu must be held.
-func (b *Breaker) awaitedOverdue(now int64) int {
+// forgetOverdue drops the overdue probes past their deadline (ProbeTimeout
+// from their start): their outcome no longer counts. b.mu must be held.
+func (b *Breaker) forgetOverdue(now int64) {
 	kept := b.overdue[:0]
 	for _, p := range b.overdue {
 		if p.deadline > now {
@@ -406,7 +412,12 @@ func (b *Breaker) awaitedOverdue(now int64) int {
 	}
 	clear(b.overdue[len(kept):])
 	b.overdue = kept
-	return len(kept)
+}
+
+// clearOverdue forgets every overdue probe. b.mu must be held.
+func (b *Breaker) clearOverdue() {
+	clear(b.overdue)
+	b.overdue = b.overdue[:0]
 }
 
 // lateProbe records the outcome of an overdue probe, and reports whether it
@@ -418,8 +429,9 @@ func (b *Breaker) lateProbe(t ticket, o outcome, now int64) bool {
 	if i < 0 {
 		return false
 	}
+	forgotten := b.overdue[i].deadline <= now // reported after ProbeTimeout
 	b.overdue = slices.Delete(b.overdue, i, i+1)
-	if o != outcomeSuccess || b.mode == ModeForcedOpen || b.mode == ModeDisabled || b.state == StateClosed {
+	if forgotten || o != outcomeSuccess || b.mode == ModeForcedOpen || b.mode == ModeDisabled || b.state == StateClosed {
 		return false
 	}
 	if b.state == StateOpen {
@@ -558,8 +570,7 @@ func (b *Breaker) setState(to State, now int64) {
 	b.inflight = b.inflight[:0]
 	if to == StateClosed {
 		// The dependency is back: overdue probes are no longer awaited.
-		clear(b.overdue)
-		b.overdue = b.overdue[:0]
+		b.clearOverdue()
 	}
 	if to == StateOpen {
 		b.openUntil.Store(addSat(now, int64(b.openPeriod())))
@@ -635,6 +646,11 @@ func (b *Breaker) SetMode(m Mode) error {
 	if old != m {
 		b.mode = m
 		now := b.now()
+		if forcing(old) || forcing(m) {
+			// A probe started before an operator forced the breaker
+			// must not decide its state after.
+			b.clearOverdue()
+		}
 		switch {
 		case m == ModeForcedOpen:
 			b.setState(StateOpen, now)
@@ -655,6 +671,9 @@ func (b *Breaker) SetMode(m Mode) error {
 	}
 	return nil
 }
+
+// forcing reports whether m decides the state by itself.
+func forcing(m Mode) bool { return m == ModeForcedOpen || m == ModeDisabled }
 
 // Counts returns what the breaker has recorded in its current state period
 // (see [Counts]).

@@ -22,10 +22,10 @@ const (
 	DefaultOpenFor = 30 * time.Second
 )
 
-// MaxOverdueProbes is the most probes failed by Config.ProbeFailAfter whose
-// outcome a breaker still awaits; while that many are, it lets no new
-// probe through. It bounds the calls a hung dependency holds.
-const MaxOverdueProbes = 4
+// maxOverdue is the most overdue probes (see Config.ProbeFailAfter) whose
+// late success a breaker remembers; beyond it the oldest is forgotten. It
+// bounds the breaker's memory whatever the configuration.
+const maxOverdue = 64
 
 // openJitter is the spread of an open period: it lasts a duration drawn
 // uniformly from [OpenFor×(1-openJitter), OpenFor×(1+openJitter)].
@@ -100,12 +100,15 @@ type Config struct {
 	// found out. The call is not cancelled: if it succeeds later, while the
 	// breaker is open or half-open, that counts as a probe that succeeded
 	// (with HalfOpenProbes 1, the breaker closes): a slow but healthy
-	// dependency is not shut out by a short ProbeFailAfter. At most
-	// MaxOverdueProbes such calls are awaited at a time; while that many are,
-	// no new probe is let through. An overdue probe that has not reported
-	// after ProbeTimeout (from its start) is forgotten. The rule is checked
-	// when a call reaches the half-open breaker. It takes effect only when
-	// shorter than ProbeTimeout. Zero turns it off.
+	// dependency is not shut out by a short ProbeFailAfter. An overdue probe
+	// that has not reported after ProbeTimeout (from its start) is
+	// forgotten. A dependency that hangs therefore holds up to about
+	// HalfOpenProbes × ProbeTimeout / (OpenFor + ProbeFailAfter) probe calls
+	// at a time, each until its own timeout; after it heals, the breaker
+	// closes within an open period plus ProbeFailAfter (and one call). The
+	// rule is checked when a call reaches the half-open breaker, so time a
+	// probe waits inside the breaker (in a bulkhead's queue) counts. It takes
+	// effect only when shorter than ProbeTimeout. Zero turns it off.
 	ProbeFailAfter time.Duration
 
 	// IsFailure classifies a non-nil error: true counts it as a failure,

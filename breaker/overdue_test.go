@@ -114,50 +114,109 @@ func TestOverdueProbeLateSuccessCloses(t *testing.T) {
 	}
 }
 
-// TestOverdueProbesAreBounded: at most MaxOverdueProbes hung probes are
-// awaited; while that many are, the breaker lets no new probe through, so a
-// dependency that hangs holds a bounded number of calls. One that ends
-// (here with a failure) makes room, and so does an overdue probe that has
-// not reported after ProbeTimeout.
-func TestOverdueProbesAreBounded(t *testing.T) {
+// TestRecoveryAfterAHangOfAnyLength: with the presets' settings (open
+// 0.5 s, probes failed after 0.25 s, awaited for 10 s), a dependency that
+// swallows calls (each hangs until its 10 s timeout) for any length of time
+// gets a call through within an open period plus ProbeFailAfter of healing,
+// however many hung probes it holds by then.
+func TestRecoveryAfterAHangOfAnyLength(t *testing.T) {
+	for _, hole := range []time.Duration{time.Second, 3 * time.Second, 5 * time.Second, 13 * time.Second} {
+		t.Run(hole.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := mustNew(t, breaker.Config{ConsecutiveFailures: 1, OpenFor: 500 * time.Millisecond,
+					ProbeTimeout: 10 * time.Second, ProbeFailAfter: 250 * time.Millisecond})
+				start := time.Now()
+				heal := start.Add(hole)
+				var mu sync.Mutex
+				var firstOK time.Time
+				var wg sync.WaitGroup
+				for time.Since(start) < hole+2*time.Second {
+					wg.Go(func() {
+						_ = b.Do(context.Background(), func(context.Context) error {
+							if time.Now().Before(heal) {
+								time.Sleep(10 * time.Second) // sleep-ok: fake time inside a synctest bubble; swallowed until the call's timeout
+								return errBoom
+							}
+							mu.Lock()
+							if firstOK.IsZero() {
+								firstOK = time.Now()
+							}
+							mu.Unlock()
+							return nil
+						})
+					})
+					time.Sleep(10 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
+				}
+				wg.Wait()
+				if firstOK.IsZero() {
+					t.Fatal("no call got through after the heal")
+				}
+				if got := firstOK.Sub(heal); got > 550*time.Millisecond+250*time.Millisecond+20*time.Millisecond {
+					t.Errorf("first call through %v after the heal, want within 0.82 s", got)
+				}
+			})
+		})
+	}
+}
+
+// TestOnlyTheLateProbeIsOverdue: with two probes in flight, the one past
+// ProbeFailAfter reopens the breaker; the other, which was not late, is
+// dropped as at any state change: its success does not count.
+func TestOnlyTheLateProbeIsOverdue(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := mustNew(t, overdueConfig)
+		cfg := overdueConfig
+		cfg.HalfOpenProbes = 2
+		b := mustNew(t, cfg)
 		tripOpen(t, b)
+		pastOpen(time.Second)
 		var wg sync.WaitGroup
-		var releases []chan error
-		for range breaker.MaxOverdueProbes {
-			pastOpen(time.Second)
-			releases = append(releases, hang(t, b, &wg))
-			time.Sleep(200 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
-			mustReject(t, b)
-			wantState(t, b, breaker.StateOpen)
-		}
-		pastOpen(time.Second)
-		wantState(t, b, breaker.StateHalfOpen)
-		mustReject(t, b) // four hung probes awaited: no fifth
-
-		releases[0] <- errBoom // one ends, with a failure
+		first := hang(t, b, &wg)
+		time.Sleep(150 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
+		second := hang(t, b, &wg)
+		time.Sleep(60 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
+		mustReject(t, b)                  // the first is overdue now
+		wantState(t, b, breaker.StateOpen)
+		second <- nil // not late: dropped with the state change
 		synctest.Wait()
-		wantState(t, b, breaker.StateHalfOpen)
-		releases = append(releases[1:], hang(t, b, &wg)) // room for a probe again
-
-		// The oldest awaited probes started about 3.5 s ago: after
-		// ProbeTimeout (10 s) they are forgotten.
-		time.Sleep(200 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
-		mustReject(t, b)
-		pastOpen(time.Second)
-		mustReject(t, b)            // still four awaited
-		time.Sleep(8 * time.Second) // sleep-ok: fake time inside a synctest bubble
-		if err := b.Do(context.Background(), succeed); err != nil {
-			t.Fatalf("after ProbeTimeout: got %v, want a probe to run", err)
-		}
-		wantState(t, b, breaker.StateClosed)
-		for _, r := range releases {
-			r <- nil
-		}
+		wantState(t, b, breaker.StateOpen)
+		first <- nil // late: its success counts
 		wg.Wait()
-		wantState(t, b, breaker.StateClosed)
+		wantState(t, b, breaker.StateHalfOpen) // one of two probes succeeded
 	})
+}
+
+// TestOverdueProbesForgottenBySetModeAndProbeTimeout: a probe that went
+// overdue before an operator forced the breaker does not decide its state
+// after; nor does one that reports after ProbeTimeout.
+func TestOverdueProbesForgottenBySetModeAndProbeTimeout(t *testing.T) {
+	for _, name := range []string{"forced open", "probe timeout"} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := mustNew(t, overdueConfig)
+				tripOpen(t, b)
+				pastOpen(time.Second)
+				var wg sync.WaitGroup
+				release := hang(t, b, &wg)
+				time.Sleep(300 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
+				mustReject(t, b)
+				if name == "forced open" {
+					if err := b.SetMode(breaker.ModeForcedOpen); err != nil {
+						t.Fatal(err)
+					}
+					if err := b.SetMode(breaker.ModeNormal); err != nil {
+						t.Fatal(err)
+					}
+					wantState(t, b, breaker.StateHalfOpen)
+				} else {
+					time.Sleep(overdueConfig.ProbeTimeout) // sleep-ok: fake time inside a synctest bubble
+					wantState(t, b, breaker.StateHalfOpen)
+				}
+				release <- nil
+				wg.Wait()
+				wantState(t, b, breaker.StateHalfOpen)
+			})
+		})
+	}
 }
 
 // TestProbeFailAfterNotShorterThanProbeTimeoutIsOff: the slot expires

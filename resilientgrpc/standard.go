@@ -46,9 +46,9 @@ const (
 	// breaker probes again after DefaultBreakerOpenFor instead of waiting
 	// out the hung probe's attempt timeout. The probe is not cancelled: if
 	// it succeeds later, the breaker closes, so a slow but healthy key
-	// is not shut out. At most [breaker.MaxOverdueProbes] hung probes are
-	// awaited per key. Set it to the attempt timeout or more to turn it
-	// off.
+	// is not shut out. WithBreaker(breaker.Config{ProbeFailAfter:
+	// math.MaxInt64}) turns it off (any value at least the breaker's
+	// ProbeTimeout does).
 	DefaultBreakerProbeFailAfter = 250 * time.Millisecond
 
 	// DefaultBreakerConsecutiveFailures opens a key's breaker after that
@@ -167,10 +167,11 @@ type Standard struct {
 //     cancelled: its late success closes the breaker): a probe is one
 //     call about every 0.75 s while the key is down, and a key that
 //     recovers (a deploy, a failover, the end of a hang) gets its traffic
-//     back within 0.8 s, even if it hung a probe just before. A key
-//     that hangs holds at most [breaker.MaxOverdueProbes] probes, each
-//     until its attempt timeout. Across a fleet of N clients, probes add
-//     about 1.3 × N calls a second to a key that is down.
+//     back within 0.8 s, even if it hung a probe just before. While a
+//     key hangs, its breaker holds about 13 probe calls at a time (one
+//     every 0.75 s, each until its 10 s attempt timeout), within the
+//     bulkhead's 100. Across a fleet of N clients, probes add about
+//     1.3 × N calls a second to a key that is down.
 //   - 100 in flight per key, without a queue: far above what a healthy
 //     dependency needs from one client, so it acts only when the
 //     dependency slows down, and then sheds at once instead of piling up
@@ -226,7 +227,10 @@ func NewStandard(opts ...StandardOption) (*Standard, error) {
 	std := &Standard{budget: budget}
 	if unary, ok := s.PerKey(); ok {
 		stream := unary
-		// Streams have no timeouts: their probes keep the breaker's own slot expiry.
+		// Streams have no timeouts: their probes keep the breaker's own slot
+		// expiry (OpenFor). A stream probe with no first message after
+		// ProbeFailAfter reopens the breaker; its first message, if it
+		// comes within that slot, still closes it.
 		stream.Name, stream.ProbeTimeout, stream.NoSlowCalls = standardName+"-stream", 0, true
 		if err := unary.Check(); err != nil {
 			return nil, err

@@ -45,9 +45,9 @@ const (
 	// breaker probes again after DefaultBreakerOpenFor instead of waiting
 	// out the hung probe's attempt timeout. The probe is not cancelled: if
 	// it succeeds later, the breaker closes, so a slow but healthy host
-	// is not shut out. At most [breaker.MaxOverdueProbes] hung probes are
-	// awaited per host. Set it to the attempt timeout or more to turn it
-	// off.
+	// is not shut out. WithBreaker(breaker.Config{ProbeFailAfter:
+	// math.MaxInt64}) turns it off (any value at least the breaker's
+	// ProbeTimeout does).
 	DefaultBreakerProbeFailAfter = 250 * time.Millisecond
 
 	// DefaultBreakerConsecutiveFailures opens a host's breaker after that
@@ -149,10 +149,11 @@ type standard struct {
 //     cancelled: its late success closes the breaker): a probe is one
 //     call about every 0.75 s while the host is down, and a host that
 //     recovers (a deploy, a failover, the end of a hang) gets its traffic
-//     back within 0.8 s, even if it hung a probe just before. A host
-//     that hangs holds at most [breaker.MaxOverdueProbes] probes, each
-//     until its attempt timeout. Across a fleet of N clients, probes add
-//     about 1.3 × N calls a second to a host that is down.
+//     back within 0.8 s, even if it hung a probe just before. While a
+//     host hangs, its breaker holds about 13 probe calls at a time (one
+//     every 0.75 s, each until its 10 s attempt timeout), within the
+//     bulkhead's 100. Across a fleet of N clients, probes add about
+//     1.3 × N calls a second to a host that is down.
 //   - 100 in flight per host, without a queue: far above what a healthy
 //     host needs from one client (by Little's law, 2,000 requests per
 //     second at 50 ms each), so it acts only when a host slows down, and
