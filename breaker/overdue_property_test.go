@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"pgregory.net/rapid"
@@ -88,22 +89,38 @@ func TestProbeFailAfterProperties(t *testing.T) {
 					})
 				})
 			}
+			// A failure is reported once every call has returned: calls
+			// still sleeping when the bubble's main goroutine exits would
+			// hide it behind synctest's deadlock report.
+			var failure string
+			fail := func(format string, args ...any) {
+				if failure == "" {
+					failure = fmt.Sprintf(format, args...)
+				}
+			}
+			defer func() {
+				wg.Wait()
+				if failure != "" {
+					rt.Fatal(failure)
+				}
+			}()
 			check := func() {
+				synctest.Wait() // every call is asleep or done: the state holds still
 				hookMu.Lock()
 				msg := hookErr
 				hookMu.Unlock()
 				if msg != "" {
-					rt.Fatal(msg)
+					fail("%s", msg)
 				}
 				s := b.State()
 				if got := b.Retain(); got != (s != breaker.StateClosed) {
-					rt.Fatalf("Retain() %v in %v", got, s)
+					fail("Retain() %v in %v", got, s)
 				}
 				if c := b.Counts(); c.Requests != c.Successes+c.Failures+c.Neutral {
-					rt.Fatalf("inconsistent counts %+v", c)
+					fail("inconsistent counts %+v", c)
 				}
 				if ranForced.Load() {
-					rt.Fatal("a call ran while the breaker was forced open")
+					fail("a call ran while the breaker was forced open")
 				}
 			}
 
@@ -116,14 +133,15 @@ func TestProbeFailAfterProperties(t *testing.T) {
 					hang := time.Duration(rapid.IntRange(1, 120).Draw(rt, "hang tenths")) * 100 * time.Millisecond
 					call(hang, rapid.IntRange(0, 3).Draw(rt, "outcome") > 0)
 				case 6:
+					synctest.Wait() // the calls started so far have been admitted or not
 					if err := b.SetMode(breaker.ModeForcedOpen); err != nil {
-						rt.Fatal(err)
+						fail("%v", err)
 					}
 					forced.Store(true)
 					time.Sleep(time.Duration(rapid.IntRange(0, 10).Draw(rt, "forced tenths")) * 100 * time.Millisecond) // sleep-ok: fake time inside rapid.SyncTest's synctest bubble
 					forced.Store(false)
 					if err := b.SetMode(breaker.ModeNormal); err != nil {
-						rt.Fatal(err)
+						fail("%v", err)
 					}
 				default:
 					time.Sleep(time.Duration(rapid.IntRange(0, 30).Draw(rt, "sleep tenths")) * 100 * time.Millisecond) // sleep-ok: fake time inside rapid.SyncTest's synctest bubble
@@ -154,7 +172,7 @@ func TestProbeFailAfterProperties(t *testing.T) {
 			got := firstHealed
 			mu.Unlock()
 			if got.IsZero() || got.Sub(heal) > bound {
-				rt.Fatalf("first call through after the heal at %v, want within %v (zero: none)", got.Sub(heal), bound)
+				fail("first call through after the heal at %v, want within %v (zero: none)", got.Sub(heal), bound)
 			}
 			wg.Wait()
 			check()
