@@ -122,7 +122,10 @@
 // stream's outcome earlier: a stream whose first message arrives is a
 // success then (its bulkhead slot is still held until it ends), so that a
 // half-open breaker whose probe is a long, healthy stream closes at once
-// instead of expiring the probe and staying half-open.
+// instead of expiring the probe and staying half-open. A probe stream with
+// no first message after the breaker's ProbeFailAfter (250 ms) reopens the
+// breaker; its first message, if it comes within the attempt timeout,
+// still closes it.
 //
 // To hold the policy's permits while the caller uses the stream, the
 // interceptor runs the policy's Do in a goroutine of its own for each

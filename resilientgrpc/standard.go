@@ -227,11 +227,11 @@ func NewStandard(opts ...StandardOption) (*Standard, error) {
 	std := &Standard{budget: budget}
 	if unary, ok := s.PerKey(); ok {
 		stream := unary
-		// Streams have no timeouts: their probes keep the breaker's own slot
-		// expiry (OpenFor). A stream probe with no first message after
-		// ProbeFailAfter reopens the breaker; its first message, if it
-		// comes within that slot, still closes it.
-		stream.Name, stream.ProbeTimeout, stream.NoSlowCalls = standardName+"-stream", 0, true
+		// A stream probe with no first message after ProbeFailAfter reopens
+		// the breaker; its first message, if it comes within ProbeTimeout
+		// (the attempt timeout, as for unary probes), still closes it, so a
+		// stream that is slow to send its first message is not shut out.
+		stream.Name, stream.NoSlowCalls = standardName+"-stream", true
 		if err := unary.Check(); err != nil {
 			return nil, err
 		}

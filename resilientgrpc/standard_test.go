@@ -396,3 +396,61 @@ func TestStreamProbeClosesBreakerAtFirstMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamProbeSlowFirstMessageClosesBreaker: a stream probe whose first
+// message comes after ProbeFailAfter (the breaker reopened meanwhile) still
+// closes the breaker when it comes.
+func TestStreamProbeSlowFirstMessageClosesBreaker(t *testing.T) {
+	const openFor, failAfter, firstMessage = 100 * time.Millisecond, 50 * time.Millisecond, 300 * time.Millisecond
+	h := &healthServer{watch: func(_ *healthpb.HealthCheckRequest, s healthpb.Health_WatchServer, n int32) error {
+		if n == 1 {
+			return status.Error(codes.Unavailable, "restarting")
+		}
+		select {
+		case <-time.After(firstMessage): // sleep-ok: a real gRPC server, slow to send its first message
+		case <-s.Context().Done():
+			return nil
+		}
+		if err := s.Send(serving()); err != nil {
+			return err
+		}
+		<-s.Context().Done()
+		return nil
+	}}
+	std := newStandard(t, resilientgrpc.WithoutRetry(),
+		resilientgrpc.WithBreaker(breaker.Config{ConsecutiveFailures: 1, OpenFor: openFor, ProbeFailAfter: failAfter}))
+	client := healthpb.NewHealthClient(dial(t, serve(t, h, nil), std.DialOptions()...))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	watch := func() error {
+		w, err := client.Watch(ctx, &healthpb.HealthCheckRequest{})
+		if err != nil {
+			return err
+		}
+		_, err = w.Recv()
+		return err
+	}
+	if err := watch(); status.Code(err) != codes.Unavailable {
+		t.Fatalf("first watch: got %v, want Unavailable", err)
+	}
+	var br *breaker.Breaker
+	for _, k := range keyPolicies(t, std.StreamKeys()) {
+		br = k.Breaker
+	}
+	time.Sleep(openFor*11/10 + 20*time.Millisecond) // sleep-ok: a real gRPC server; wait out the (jittered) open period
+	probe := make(chan error, 1)
+	go func() { probe <- watch() }()
+	time.Sleep(failAfter + 50*time.Millisecond) // sleep-ok: a real gRPC server; past ProbeFailAfter
+	if err := watch(); status.Code(err) != codes.Unavailable {
+		t.Fatalf("a stream while the probe is overdue: got %v, want Unavailable (the breaker reopened)", err)
+	}
+	if got := br.State(); got != breaker.StateOpen {
+		t.Fatalf("while the probe is overdue: state %v, want open", got)
+	}
+	if err := <-probe; err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	if got := br.State(); got != breaker.StateClosed {
+		t.Errorf("after the probe's late first message: state %v, want closed", got)
+	}
+}
