@@ -28,8 +28,9 @@
 // result of a call that was admitted before a state change is ignored, with
 // one exception. With Config.ProbeFailAfter set, a probe that has no answer
 // after that long counts as a failure (the breaker opens again, without
-// waiting for a probe that may hang until its own timeout); if that probe
-// succeeds later, its success still counts, as a probe's.
+// waiting for a probe that may hang until its own timeout); if that probe,
+// or another that was in flight with it, succeeds later, its success still
+// counts, as a probe's.
 //
 // # Placement
 //
@@ -375,30 +376,27 @@ func (b *Breaker) takeProbe(now int64) bool {
 }
 
 // failOverdueProbes opens a half-open breaker again if a probe in flight has
-// run past ProbeFailAfter, and keeps the probes that have as overdue: their
-// late success still counts. (Other probes in flight are dropped, as at any
-// state change.) b.mu must be held.
+// run past ProbeFailAfter, as of the moment it did (the open period starts
+// then, not when a call happened to notice), and keeps every probe in flight
+// as overdue: their late successes still count, so that a slow but healthy
+// dependency can close a breaker that needs several probes. b.mu must be
+// held.
 func (b *Breaker) failOverdueProbes(now int64) {
-	late := false
+	failedAt := int64(math.MaxInt64)
 	for _, p := range b.inflight {
-		if p.failAt <= now {
-			late = true
-			break
-		}
+		failedAt = min(failedAt, p.failAt)
 	}
-	if !late {
+	if failedAt > now {
 		return
 	}
 	b.forgetOverdue(now)
 	for _, p := range b.inflight {
-		if p.failAt <= now {
-			if len(b.overdue) == maxOverdue {
-				b.overdue = slices.Delete(b.overdue, 0, 1) // the oldest
-			}
-			b.overdue = append(b.overdue, p)
+		if len(b.overdue) == maxOverdue {
+			b.overdue = slices.Delete(b.overdue, 0, 1) // the oldest
 		}
+		b.overdue = append(b.overdue, p)
 	}
-	b.setState(StateOpen, now)
+	b.setState(StateOpen, failedAt)
 }
 
 // forgetOverdue drops the overdue probes past their deadline (ProbeTimeout
@@ -550,11 +548,13 @@ func (b *Breaker) update(now int64) {
 	if b.mode == ModeForcedOpen {
 		return
 	}
-	if b.state == StateOpen && now >= b.openUntil.Load() {
-		b.setState(StateHalfOpen, now)
-	}
 	if b.state == StateHalfOpen && b.cfg.probeFailAfter > 0 {
 		b.failOverdueProbes(now)
+	}
+	// (A probe that failed long ago may have opened a period that is over
+	// already.)
+	if b.state == StateOpen && now >= b.openUntil.Load() {
+		b.setState(StateHalfOpen, now)
 	}
 }
 

@@ -102,13 +102,17 @@ type Config struct {
 	// (with HalfOpenProbes 1, the breaker closes): a slow but healthy
 	// dependency is not shut out by a short ProbeFailAfter. An overdue probe
 	// that has not reported after ProbeTimeout (from its start) is
-	// forgotten. A dependency that hangs therefore holds up to about
-	// HalfOpenProbes × ProbeTimeout / (OpenFor + ProbeFailAfter) probe calls
-	// at a time, each until its own timeout; after it heals, the breaker
-	// closes within an open period plus ProbeFailAfter (and one call). The
-	// rule is checked when a call reaches the half-open breaker, so time a
-	// probe waits inside the breaker (in a bulkhead's queue) counts. It takes
-	// effect only when shorter than ProbeTimeout. Zero turns it off.
+	// forgotten, and so are all overdue probes when SetMode forces the
+	// breaker open or disabled, or ends that. A dependency that hangs
+	// therefore holds up to about HalfOpenProbes × T / (OpenFor +
+	// ProbeFailAfter) probe calls at a time, where T is the calls' own
+	// timeout. After it heals, the breaker lets a call through within an
+	// open period plus ProbeFailAfter of the heal, and closes once
+	// HalfOpenProbes calls have succeeded. The rule is checked when a call
+	// reaches the half-open breaker (the open period it starts counts from
+	// when the probe went overdue), and time a probe waits inside the
+	// breaker (in a bulkhead's queue) counts. It takes effect only when
+	// shorter than ProbeTimeout. Zero turns it off.
 	ProbeFailAfter time.Duration
 
 	// IsFailure classifies a non-nil error: true counts it as a failure,

@@ -23,11 +23,14 @@ import (
 // heals the dependency: from then on, every new call succeeds at once while the
 // calls already running end as drawn. It checks:
 //
-//   - after every step: state changes are reported in order, Counts is
-//     consistent and Retain is true exactly when the breaker is not closed;
-//   - after the heal, with a call every 10 ms: one succeeds within the
+//   - after every step: state changes are reported in order, and Retain is
+//     true exactly when the breaker is not closed;
+//   - after the heal, with a call every 10 ms: one gets through within the
 //     longest open period plus ProbeFailAfter (and one call interval),
-//     whatever the calls running at the heal do;
+//     whatever the calls running at the heal do, and the breaker closes
+//     within that plus the healed calls' latency and one call interval per
+//     probe it needs, also when healed calls are slower than
+//     ProbeFailAfter;
 //   - every call returns (the bubble ends), and no call runs while the
 //     breaker is forced open.
 func TestProbeFailAfterProperties(t *testing.T) {
@@ -36,9 +39,10 @@ func TestProbeFailAfterProperties(t *testing.T) {
 			openFor := rapid.SampledFrom([]time.Duration{100 * time.Millisecond, 500 * time.Millisecond, time.Second}).Draw(rt, "openFor")
 			failAfter := rapid.SampledFrom([]time.Duration{50 * time.Millisecond, 250 * time.Millisecond}).Draw(rt, "failAfter")
 			var (
-				hookMu  sync.Mutex
-				last    = breaker.StateClosed
-				hookErr string
+				hookMu   sync.Mutex
+				last     = breaker.StateClosed
+				hookErr  string
+				closedAt time.Time // the last change to closed
 			)
 			cfg := breaker.Config{
 				ConsecutiveFailures: uint32(rapid.IntRange(1, 3).Draw(rt, "consecutive")),
@@ -53,12 +57,27 @@ func TestProbeFailAfterProperties(t *testing.T) {
 						hookErr = fmt.Sprintf("change %v→%v after a change to %v", from, to, last)
 					}
 					last = to
+					if to == breaker.StateClosed {
+						closedAt = time.Now()
+					}
 				},
 			}
 			b, err := breaker.New(cfg)
 			if err != nil {
 				rt.Fatal(err)
 			}
+			// After the heal, new calls succeed after healLatency: at once,
+			// or slowly, longer than ProbeFailAfter (but within the time the
+			// breaker awaits a probe, ProbeTimeout).
+			probeTimeout := cfg.ProbeTimeout
+			if probeTimeout == 0 {
+				probeTimeout = openFor
+			}
+			latencies := []time.Duration{0}
+			if 2*failAfter < probeTimeout {
+				latencies = append(latencies, 2*failAfter)
+			}
+			healLatency := rapid.SampledFrom(latencies).Draw(rt, "heal latency")
 			var (
 				healed      atomic.Bool
 				forced      atomic.Bool
@@ -79,6 +98,7 @@ func TestProbeFailAfterProperties(t *testing.T) {
 								firstHealed = time.Now()
 							}
 							mu.Unlock()
+							time.Sleep(healLatency) // sleep-ok: fake time inside rapid.SyncTest's synctest bubble
 							return nil
 						}
 						time.Sleep(hang) // sleep-ok: fake time inside rapid.SyncTest's synctest bubble
@@ -115,9 +135,6 @@ func TestProbeFailAfterProperties(t *testing.T) {
 				s := b.State()
 				if got := b.Retain(); got != (s != breaker.StateClosed) {
 					fail("Retain() %v in %v", got, s)
-				}
-				if c := b.Counts(); c.Requests != c.Successes+c.Failures+c.Neutral {
-					fail("inconsistent counts %+v", c)
 				}
 				if ranForced.Load() {
 					fail("a call ran while the breaker was forced open")
@@ -162,8 +179,10 @@ func TestProbeFailAfterProperties(t *testing.T) {
 
 			heal := time.Now()
 			healed.Store(true)
+			closedAtHeal := b.State() == breaker.StateClosed
 			bound := openFor + openFor/10 + failAfter + 10*time.Millisecond
-			for time.Since(heal) <= bound+time.Second {
+			closeBound := bound + healLatency + time.Duration(cfg.HalfOpenProbes+1)*10*time.Millisecond
+			for time.Since(heal) <= closeBound+time.Second {
 				call(0, false)
 				time.Sleep(10 * time.Millisecond) // sleep-ok: fake time inside rapid.SyncTest's synctest bubble
 				check()
@@ -173,6 +192,16 @@ func TestProbeFailAfterProperties(t *testing.T) {
 			mu.Unlock()
 			if got.IsZero() || got.Sub(heal) > bound {
 				fail("first call through after the heal at %v, want within %v (zero: none)", got.Sub(heal), bound)
+			}
+			hookMu.Lock()
+			closed := closedAt
+			hookMu.Unlock()
+			switch {
+			case closedAtHeal:
+			case closed.Before(heal):
+				fail("not closed %v after the heal, want within %v (calls taking %v)", time.Since(heal), closeBound, healLatency)
+			case closed.Sub(heal) > closeBound:
+				fail("closed %v after the heal, want within %v (calls taking %v)", closed.Sub(heal), closeBound, healLatency)
 			}
 			wg.Wait()
 			check()

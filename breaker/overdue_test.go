@@ -3,6 +3,7 @@ package breaker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -159,10 +160,10 @@ func TestRecoveryAfterAHangOfAnyLength(t *testing.T) {
 	}
 }
 
-// TestOnlyTheLateProbeIsOverdue: with two probes in flight, the one past
-// ProbeFailAfter reopens the breaker; the other, which was not late, is
-// dropped as at any state change: its success does not count.
-func TestOnlyTheLateProbeIsOverdue(t *testing.T) {
+// TestSiblingProbesStayAwaited: with two probes in flight, the one past
+// ProbeFailAfter reopens the breaker, and both stay awaited: the late
+// success of each counts, so the breaker closes after both.
+func TestSiblingProbesStayAwaited(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := overdueConfig
 		cfg.HalfOpenProbes = 2
@@ -176,12 +177,63 @@ func TestOnlyTheLateProbeIsOverdue(t *testing.T) {
 		time.Sleep(60 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
 		mustReject(t, b)                  // the first is overdue now
 		wantState(t, b, breaker.StateOpen)
-		second <- nil // not late: dropped with the state change
+		second <- nil // was not late yet: still counts
 		synctest.Wait()
-		wantState(t, b, breaker.StateOpen)
-		first <- nil // late: its success counts
+		wantState(t, b, breaker.StateHalfOpen)
+		first <- nil
 		wg.Wait()
-		wantState(t, b, breaker.StateHalfOpen) // one of two probes succeeded
+		wantState(t, b, breaker.StateClosed)
+	})
+}
+
+// TestSlowHealthyDependencyClosesBreakerOfSeveralProbes: calls that all
+// succeed, each after longer than ProbeFailAfter, close a breaker that needs
+// two or three probes (the probes reopen it, and their late successes close
+// it), about as fast as a breaker that needs one.
+func TestSlowHealthyDependencyClosesBreakerOfSeveralProbes(t *testing.T) {
+	for _, probes := range []uint32{1, 2, 3} {
+		t.Run(fmt.Sprint(probes), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := mustNew(t, breaker.Config{ConsecutiveFailures: 1, HalfOpenProbes: probes, OpenFor: 500 * time.Millisecond,
+					ProbeTimeout: 10 * time.Second, ProbeFailAfter: 100 * time.Millisecond})
+				tripOpen(t, b)
+				start := time.Now()
+				var wg sync.WaitGroup
+				for time.Since(start) < 3*time.Second && b.State() != breaker.StateClosed {
+					wg.Go(func() {
+						_ = b.Do(context.Background(), func(context.Context) error {
+							time.Sleep(300 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble; slow but healthy
+							return nil
+						})
+					})
+					time.Sleep(20 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
+				}
+				wg.Wait()
+				if got := time.Since(start); b.State() != breaker.StateClosed || got > 1200*time.Millisecond {
+					t.Errorf("state %v after %v, want closed within 1.2 s", b.State(), got)
+				}
+			})
+		})
+	}
+}
+
+// TestReopenCountsFromTheProbesFailure: under sparse traffic, the open period
+// that an overdue probe starts counts from when it went overdue, not from
+// the next call, which is then admitted as a probe if that period is over.
+func TestReopenCountsFromTheProbesFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, overdueConfig)
+		tripOpen(t, b)
+		pastOpen(time.Second)
+		var wg sync.WaitGroup
+		release := hang(t, b, &wg)
+		time.Sleep(3 * time.Second) // sleep-ok: fake time inside a synctest bubble; no call meanwhile
+		if err := b.Do(context.Background(), succeed); err != nil {
+			t.Fatalf("first call 3 s after the probe went overdue: got %v, want it admitted as a probe", err)
+		}
+		wantState(t, b, breaker.StateClosed)
+		release <- errBoom
+		wg.Wait()
 	})
 }
 

@@ -48,7 +48,7 @@ const (
 	// it succeeds later, the breaker closes, so a slow but healthy key
 	// is not shut out. WithBreaker(breaker.Config{ProbeFailAfter:
 	// math.MaxInt64}) turns it off (any value at least the breaker's
-	// ProbeTimeout does).
+	// ProbeTimeout does, which the preset sets to the attempt timeout).
 	DefaultBreakerProbeFailAfter = 250 * time.Millisecond
 
 	// DefaultBreakerConsecutiveFailures opens a key's breaker after that
@@ -168,9 +168,10 @@ type Standard struct {
 //     call about every 0.75 s while the key is down, and a key that
 //     recovers (a deploy, a failover, the end of a hang) gets its traffic
 //     back within 0.8 s, even if it hung a probe just before. While a
-//     key hangs, its breaker holds about 13 probe calls at a time (one
-//     every 0.75 s, each until its 10 s attempt timeout), within the
-//     bulkhead's 100. Across a fleet of N clients, probes add about
+//     key hangs, its breaker holds about 13 unary probe calls at a time
+//     (one every 0.75 s, each until its 10 s attempt timeout), within the
+//     bulkhead's 100; stream probes, which have no timeout, until their
+//     callers give up. Across a fleet of N clients, probes add about
 //     1.3 × N calls a second to a key that is down.
 //   - 100 in flight per key, without a queue: far above what a healthy
 //     dependency needs from one client, so it acts only when the
@@ -231,7 +232,9 @@ func NewStandard(opts ...StandardOption) (*Standard, error) {
 		// the breaker; its first message, if it comes within ProbeTimeout
 		// (the attempt timeout, as for unary probes), still closes it, so a
 		// stream that is slow to send its first message is not shut out.
-		stream.Name, stream.NoSlowCalls = standardName+"-stream", true
+		// With ProbeFailAfter off, a stream probe's slot expires after
+		// OpenFor, as the breaker's own default.
+		stream.Name, stream.NoSlowCalls, stream.Streams = standardName+"-stream", true, true
 		if err := unary.Check(); err != nil {
 			return nil, err
 		}
@@ -434,9 +437,12 @@ func WithoutBudget() StandardOption {
 // WithBreaker sets the configuration of each key's circuit breaker. Zero
 // fields take the breaker package's defaults, except OpenFor, which
 // defaults to [DefaultBreakerOpenFor], ProbeFailAfter, which defaults to
-// [DefaultBreakerProbeFailAfter], Name, which defaults to
-// "resilientgrpc" ("resilientgrpc-stream" for streams), and Telemetry.Key,
-// which defaults to the key. A configuration that [breaker.New] refuses
+// [DefaultBreakerProbeFailAfter], ProbeTimeout, which defaults to the
+// attempt timeout (the overall one without it) when that is longer than
+// OpenFor (for streams, only while ProbeFailAfter is on), Name, which
+// defaults to "resilientgrpc" ("resilientgrpc-stream" for streams), and
+// Telemetry.Key, which defaults to the key. ProbeFailAfter:
+// math.MaxInt64 turns the probe rule off. A configuration that [breaker.New] refuses
 // makes NewStandard fail. The hooks (OnStateChange, …) are shared by the
 // breakers of all keys.
 func WithBreaker(cfg breaker.Config) StandardOption {

@@ -401,7 +401,11 @@ func TestStreamProbeClosesBreakerAtFirstMessage(t *testing.T) {
 // message comes after ProbeFailAfter (the breaker reopened meanwhile) still
 // closes the breaker when it comes.
 func TestStreamProbeSlowFirstMessageClosesBreaker(t *testing.T) {
-	const openFor, failAfter, firstMessage = 100 * time.Millisecond, 50 * time.Millisecond, 300 * time.Millisecond
+	// Wide margins: a loaded machine may delay each step by a few hundred
+	// milliseconds. The check runs 400 ms into the probe, 300 ms after it
+	// went overdue and 400 ms before its first message, with the breaker
+	// open for about a second from the overdue moment.
+	const openFor, failAfter, firstMessage = time.Second, 100 * time.Millisecond, 800 * time.Millisecond
 	h := &healthServer{watch: func(_ *healthpb.HealthCheckRequest, s healthpb.Health_WatchServer, n int32) error {
 		if n == 1 {
 			return status.Error(codes.Unavailable, "restarting")
@@ -440,7 +444,7 @@ func TestStreamProbeSlowFirstMessageClosesBreaker(t *testing.T) {
 	time.Sleep(openFor*11/10 + 20*time.Millisecond) // sleep-ok: a real gRPC server; wait out the (jittered) open period
 	probe := make(chan error, 1)
 	go func() { probe <- watch() }()
-	time.Sleep(failAfter + 50*time.Millisecond) // sleep-ok: a real gRPC server; past ProbeFailAfter
+	time.Sleep(failAfter + 300*time.Millisecond) // sleep-ok: a real gRPC server; past ProbeFailAfter
 	if err := watch(); status.Code(err) != codes.Unavailable {
 		t.Fatalf("a stream while the probe is overdue: got %v, want Unavailable (the breaker reopened)", err)
 	}

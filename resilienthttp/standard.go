@@ -47,7 +47,7 @@ const (
 	// it succeeds later, the breaker closes, so a slow but healthy host
 	// is not shut out. WithBreaker(breaker.Config{ProbeFailAfter:
 	// math.MaxInt64}) turns it off (any value at least the breaker's
-	// ProbeTimeout does).
+	// ProbeTimeout does, which the preset sets to the attempt timeout).
 	DefaultBreakerProbeFailAfter = 250 * time.Millisecond
 
 	// DefaultBreakerConsecutiveFailures opens a host's breaker after that
@@ -412,8 +412,11 @@ func WithoutBudget() StandardOption {
 // WithBreaker sets the configuration of each host's circuit breaker. Zero
 // fields take the breaker package's defaults, except OpenFor, which
 // defaults to [DefaultBreakerOpenFor], ProbeFailAfter, which defaults to
-// [DefaultBreakerProbeFailAfter], Name, which defaults to
-// "resilienthttp", and Telemetry.Key, which defaults to the host. A
+// [DefaultBreakerProbeFailAfter], ProbeTimeout, which defaults to the
+// attempt timeout (the overall one without it) when that is longer than
+// OpenFor, Name, which defaults to "resilienthttp", and Telemetry.Key,
+// which defaults to the host. ProbeFailAfter: math.MaxInt64 turns the probe
+// rule off. A
 // configuration that [breaker.New] refuses makes NewStandardTransport fail.
 // The hooks (OnStateChange, …) are shared by the breakers of all hosts.
 func WithBreaker(cfg breaker.Config) StandardOption {

@@ -14,12 +14,17 @@ import (
 // then a bulkhead. Its zero value makes none. A PerKey is safe for
 // concurrent use once made.
 type PerKey struct {
-	prefix       string           // the preset's name, for errors
-	Name         string           // the default name of the breakers and bulkheads
-	ProbeTimeout time.Duration    // the default Breaker.ProbeTimeout when above OpenFor; 0: the breaker's own
-	NoSlowCalls  bool             // the breakers ignore SlowCall (streams: their length says nothing)
-	breaker      *breaker.Config  // nil: off
-	bulkhead     *bulkhead.Config // nil: off
+	prefix       string        // the preset's name, for errors
+	Name         string        // the default name of the breakers and bulkheads
+	ProbeTimeout time.Duration // the default Breaker.ProbeTimeout when above OpenFor; 0: the breaker's own
+	NoSlowCalls  bool          // the breakers ignore SlowCall (streams: their length says nothing)
+	// Streams: the probes are streams, which have no timeout of their own:
+	// the breakers await a probe for ProbeTimeout only while ProbeFailAfter
+	// frees its slot sooner (otherwise a silent probe stream would hold the
+	// only slot that long), and keep the breaker's own slot expiry otherwise.
+	Streams  bool
+	breaker  *breaker.Config  // nil: off
+	bulkhead *bulkhead.Config // nil: off
 }
 
 // PerKey returns the per-key policies' maker, named as the preset, with
@@ -67,14 +72,14 @@ func (p PerKey) Policies(key string) (*breaker.Breaker, *bulkhead.Bulkhead, resi
 		if cfg.Window == 0 {
 			cfg.Window = DefaultBreakerWindow
 		}
-		if cfg.ProbeTimeout == 0 && p.ProbeTimeout > cfg.OpenFor {
+		if cfg.ProbeFailAfter == 0 {
+			cfg.ProbeFailAfter = DefaultBreakerProbeFailAfter
+		}
+		if cfg.ProbeTimeout == 0 && p.ProbeTimeout > cfg.OpenFor && (!p.Streams || cfg.ProbeFailAfter < p.ProbeTimeout) {
 			// A probe may take as long as an attempt; a shorter slot
 			// would expire under a slow but healthy probe and ignore
 			// its report.
 			cfg.ProbeTimeout = p.ProbeTimeout
-		}
-		if cfg.ProbeFailAfter == 0 {
-			cfg.ProbeFailAfter = DefaultBreakerProbeFailAfter
 		}
 		if cfg.Telemetry.Key == "" {
 			cfg.Telemetry.Key = key
