@@ -3,6 +3,7 @@ package preset_test
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -66,6 +67,55 @@ func TestPresetBreakerRecoversFromAHang(t *testing.T) {
 				}
 				close(release)
 				wg.Wait()
+			})
+		})
+	}
+}
+
+// TestStreamProbeSlot: a stream probe that never reports holds the
+// half-open slot for OpenFor when the probe rule is off (as the breaker's
+// own default), and the rule frees it after ProbeFailAfter when it is on;
+// only then is a stream probe awaited as long as an attempt.
+func TestStreamProbeSlot(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		failAfter time.Duration
+		freedBy   time.Duration // the next probe is admitted after this
+	}{
+		{"rule on", 0, preset.DefaultBreakerProbeFailAfter + preset.DefaultBreakerOpenFor*11/10},
+		{"rule off", math.MaxInt64, preset.DefaultBreakerOpenFor},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := preset.New("adapter")
+				c.SetBreaker(breaker.Config{ConsecutiveFailures: 1, ProbeFailAfter: tc.failAfter})
+				p, _ := c.PerKey()
+				p.Streams = true
+				br, _, _, err := p.Policies("k")
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx := context.Background()
+				done, _ := br.Allow(ctx)
+				done(errors.New("boom"))
+				time.Sleep(preset.DefaultBreakerOpenFor * 11 / 10) // sleep-ok: fake time inside a synctest bubble
+				if _, err := br.Allow(ctx); err != nil {           // a silent probe stream, never reported
+					t.Fatalf("probe: %v", err)
+				}
+				start := time.Now()
+				for {
+					time.Sleep(10 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
+					if d, err := br.Allow(ctx); err == nil {
+						d(nil)
+						break
+					}
+					if time.Since(start) > time.Minute {
+						t.Fatal("no probe admitted after a minute")
+					}
+				}
+				if got := time.Since(start); got > tc.freedBy+20*time.Millisecond {
+					t.Errorf("next probe admitted after %v, want within %v", got, tc.freedBy)
+				}
 			})
 		})
 	}
