@@ -3,17 +3,19 @@ package resilienthttp_test
 import (
 	"context"
 	"encoding/json"
-
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/cascadeguard/resilience/breaker"
+	"github.com/cascadeguard/resilience/bulkhead"
 	"github.com/cascadeguard/resilience/internal/observe"
 	"github.com/cascadeguard/resilience/internal/observe/observetest"
 	"github.com/cascadeguard/resilience/resilienthttp"
@@ -24,17 +26,26 @@ import (
 // failingTelemetryTransport returns a standard transport to a server that
 // always answers 503, with sdk's settings, retries at once (3 attempts, no
 // budget) and a breaker that opens after 2 consecutive failures, and the
-// server's host.
-func failingTelemetryTransport(t *testing.T, s telemetry.Settings) (*resilienthttp.Transport, *server, string) {
+// server's host and the policies' name.
+//
+// The name is new at every call: the attribute values are capped per
+// process (observe.MaxKeysPerName hosts under one policy name), and the
+// package's other tests use many hosts under the default name, so that a
+// run with -count=3 would report this transport's host as "_other".
+func failingTelemetryTransport(t *testing.T, s telemetry.Settings) (*resilienthttp.Transport, *server, string, string) {
 	t.Helper()
+	name := fmt.Sprintf("resilienthttp-telemetry-%d", telemetryNames.Add(1))
 	srv := newServer(t, statuses(http.StatusServiceUnavailable))
 	tr := newStandard(t, newHTTPTransport(t),
 		resilienthttp.WithTelemetry(s),
-		resilienthttp.WithRetry(retry.Config{MaxAttempts: 3, InitialDelay: retry.NoDelay}),
+		resilienthttp.WithRetry(retry.Config{Name: name, MaxAttempts: 3, InitialDelay: retry.NoDelay}),
 		resilienthttp.WithoutBudget(),
-		resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 2}))
-	return tr, srv, strings.TrimPrefix(srv.URL, "http://")
+		resilienthttp.WithBreaker(breaker.Config{Name: name, ConsecutiveFailures: 2}),
+		resilienthttp.WithBulkhead(bulkhead.Config{Name: name}))
+	return tr, srv, strings.TrimPrefix(srv.URL, "http://"), name
 }
+
+var telemetryNames atomic.Int64
 
 // send sends two GETs to url with ctx through tr: the first makes two
 // failed attempts, opens the breaker and is refused its third; the second
@@ -60,7 +71,7 @@ func send(t *testing.T, ctx context.Context, tr http.RoundTripper, url string) {
 // transition.
 func TestWithTelemetryProvider(t *testing.T) {
 	sdk := observetest.New(t)
-	tr, srv, host := failingTelemetryTransport(t, sdk.Settings(""))
+	tr, srv, host, name := failingTelemetryTransport(t, sdk.Settings(""))
 	send(t, context.Background(), tr, srv.URL+"/x")
 
 	got := sdk.Collect(t)
@@ -70,7 +81,7 @@ func TestWithTelemetryProvider(t *testing.T) {
 	}{
 		// Each request ends with the breaker's rejection: neutral for the
 		// retry and the overall timeout around it.
-		{observe.MetricCalls, map[string]string{observe.AttrKind: "retry", observe.AttrName: "resilienthttp", observe.AttrOutcome: "neutral"}},
+		{observe.MetricCalls, map[string]string{observe.AttrKind: "retry", observe.AttrName: name, observe.AttrOutcome: "neutral"}},
 		{observe.MetricCalls, map[string]string{observe.AttrKind: "breaker", observe.AttrKey: host, observe.AttrOutcome: "failure"}},
 		{observe.MetricCalls, map[string]string{observe.AttrKind: "breaker", observe.AttrKey: host, observe.AttrOutcome: "rejected"}},
 		{observe.MetricCalls, map[string]string{observe.AttrKind: "bulkhead", observe.AttrKey: host, observe.AttrOutcome: "failure"}},
@@ -99,7 +110,7 @@ func TestWithTelemetryDisabled(t *testing.T) {
 	sdk := observetest.New(t)
 	s := sdk.Settings("")
 	s.Disabled = true
-	tr, srv, _ := failingTelemetryTransport(t, s)
+	tr, srv, _, _ := failingTelemetryTransport(t, s)
 	ctx, end := sdk.Span(context.Background())
 	send(t, ctx, tr, srv.URL+"/x")
 	if events := end(); len(events) != 0 {
@@ -122,7 +133,7 @@ func TestWithTelemetryDisabled(t *testing.T) {
 // the shared retry name it.
 func TestTelemetryNoSecrets(t *testing.T) {
 	sdk := observetest.New(t)
-	tr, srv, host := failingTelemetryTransport(t, sdk.Settings(""))
+	tr, srv, host, _ := failingTelemetryTransport(t, sdk.Settings(""))
 	ctx, end := sdk.Span(context.Background())
 	send(t, ctx, tr, "http://user:pw@"+host+"/p?token=secret")
 	events := end()
