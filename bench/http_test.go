@@ -36,7 +36,7 @@ import (
 //   - failsafe: failsafehttp.NewRoundTripper with the same chain, outermost
 //     first: timeout 30 s, failsafehttp's retry policy (3 attempts, backoff
 //     100 ms ×2 up to 5 s, full jitter, Retry-After honoured), a breaker
-//     counting 5xx, 429, 408 and errors as failures (10 in a row, open 1 s
+//     counting 5xx, 429, 408 and errors as failures (10 in a row, open 0.5 s
 //     ±10 %: failsafe-go takes one threshold rule, ours has a second one,
 //     50 % of ≥ 20 in 10 s), a bulkhead of 100 without wait, timeout 10 s.
 //     failsafe-go has no per-host policies: one set serves the one host.
