@@ -156,7 +156,9 @@ type Standard struct {
 //     outage from tripling the load on the failing dependency. Only
 //     Unavailable is retried (see the package documentation), so a
 //     per-attempt timeout is not retried unless WithRetryableCodes adds
-//     DeadlineExceeded, which suits idempotent methods only.
+//     DeadlineExceeded, which suits idempotent methods only. A failure that
+//     opens the key's breaker is not retried: the retry would wait out its
+//     backoff to be rejected.
 //   - The breaker opens after 10 failures in a row, so that a total outage
 //     trips it within a few calls however long the key was healthy before,
 //     or when at least half of at least 20 calls in a rolling 10 s window
@@ -299,7 +301,10 @@ var (
 	_ resilience.Retainer = (*KeyPolicy)(nil)
 )
 
-// Do runs op under the breaker, then the bulkhead.
+// Do runs op under the breaker, then the bulkhead. A failure that leaves the
+// breaker open (it opened it, or reopened it as a probe) is marked so that
+// the preset's retry does not retry it: the retry would wait out its backoff
+// only to be rejected.
 //
 // For the preset's streams, the breaker counts a stream as a success as soon
 // as its first message arrives, and otherwise by how it ends; the bulkhead
@@ -312,7 +317,7 @@ func (k *KeyPolicy) Do(ctx context.Context, op func(context.Context) error) erro
 		return op(ctx)
 	}
 	if !k.stream || k.Breaker == nil {
-		return k.chain.Do(ctx, op)
+		return preset.StopRetriesIfOpen(k.Breaker, k.chain.Do(ctx, op))
 	}
 	done, err := k.Breaker.Allow(ctx)
 	if err != nil {
@@ -332,7 +337,7 @@ func (k *KeyPolicy) Do(ctx context.Context, op func(context.Context) error) erro
 	}
 	returned = true
 	done(err) // does nothing if the first message already reported
-	return err
+	return preset.StopRetriesIfOpen(k.Breaker, err)
 }
 
 // firstMessageKey is the context key of the function that reports a

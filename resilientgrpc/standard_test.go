@@ -458,3 +458,27 @@ func TestStreamProbeSlowFirstMessageClosesBreaker(t *testing.T) {
 		t.Errorf("after the probe's late first message: state %v, want closed", got)
 	}
 }
+
+// TestFailureThatOpensBreakerIsNotRetried: a unary call whose failure opens
+// its method's breaker comes back at once with that failure, instead of
+// after a retry's backoff and the breaker's rejection.
+func TestFailureThatOpensBreakerIsNotRetried(t *testing.T) {
+	h := &healthServer{check: func(context.Context, int32) (*healthpb.HealthCheckResponse, error) {
+		return nil, status.Error(codes.Unavailable, "down")
+	}}
+	std := newStandard(t, resilientgrpc.WithoutBudget(),
+		resilientgrpc.WithRetry(retry.Config{MaxAttempts: 3, InitialDelay: 300 * time.Millisecond, MaxDelay: 300 * time.Millisecond, Jitter: retry.NoJitter}),
+		resilientgrpc.WithBreaker(breaker.Config{ConsecutiveFailures: 1}))
+	client := healthpb.NewHealthClient(dial(t, serve(t, h, nil), std.DialOptions()...))
+	start := time.Now()
+	_, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{})
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("got %v, want the server's Unavailable", err)
+	}
+	if got := time.Since(start); got > 200*time.Millisecond {
+		t.Errorf("answered after %v, want at once (not after a 300 ms backoff and a rejection by the open breaker)", got)
+	}
+	if got := h.checks.Load(); got != 1 {
+		t.Errorf("server calls = %d, want 1", got)
+	}
+}

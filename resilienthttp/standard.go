@@ -138,7 +138,8 @@ type standard struct {
 //   - 3 attempts with full jitter and a budget: nearly every transient
 //     failure is cured by one or two retries, and the budget keeps a total
 //     outage from tripling the load on the failing host (retries add at
-//     most about 10 % to it).
+//     most about 10 % to it). A failure that opens the host's breaker is
+//     not retried: the retry would wait out its backoff to be rejected.
 //   - The breaker opens after 10 failures in a row, so that a total outage
 //     trips it within a few calls however long the host was healthy before,
 //     or when at least half of at least 20 calls in a rolling 10 s window
@@ -273,11 +274,15 @@ var (
 )
 
 // Do runs op under the breaker, then the bulkhead.
+//
+// A failure that leaves the breaker open (it opened it, or reopened it as a
+// probe) is marked so that the transport's retry does not retry it: the
+// retry would wait out its backoff only to be rejected.
 func (h *HostPolicy) Do(ctx context.Context, op func(context.Context) error) error {
 	if h.chain == nil {
 		return op(ctx)
 	}
-	return h.chain.Do(ctx, op)
+	return preset.StopRetriesIfOpen(h.Breaker, h.chain.Do(ctx, op))
 }
 
 // Retain reports whether the host's state must survive eviction from

@@ -826,3 +826,28 @@ func TestStandardNewTransportRetriesAtOnce(t *testing.T) {
 		t.Errorf("second request: got %d %q, want 503 %q (the budget has no second retry yet)", resp.StatusCode, got, "attempt 3")
 	}
 }
+
+// TestFailureThatOpensBreakerIsNotRetried: a request whose failure opens
+// its host's breaker gets that response at once, instead of after a
+// retry's backoff and the breaker's rejection.
+func TestFailureThatOpensBreakerIsNotRetried(t *testing.T) {
+	srv := newServer(t, statuses(503))
+	tr := newStandard(t, newHTTPTransport(t), resilienthttp.WithoutBudget(),
+		resilienthttp.WithRetry(retry.Config{MaxAttempts: 3, InitialDelay: 300 * time.Millisecond, MaxDelay: 300 * time.Millisecond, Jitter: retry.NoJitter}),
+		resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 1}))
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	start := time.Now()
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, resp); resp.StatusCode != 503 || got != "attempt 1" {
+		t.Errorf("got %d %q, want 503 %q", resp.StatusCode, got, "attempt 1")
+	}
+	if got := time.Since(start); got > 200*time.Millisecond {
+		t.Errorf("answered after %v, want at once (not after a 300 ms backoff and a rejection by the open breaker)", got)
+	}
+	if got := srv.requests.Load(); got != 1 {
+		t.Errorf("server requests = %d, want 1", got)
+	}
+}

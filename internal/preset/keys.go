@@ -1,6 +1,7 @@
 package preset
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/cascadeguard/resilience/breaker"
 	"github.com/cascadeguard/resilience/bulkhead"
 	"github.com/cascadeguard/resilience/keyed"
+	"github.com/cascadeguard/resilience/retry"
 )
 
 // PerKey makes the policies a preset keeps for each key: a circuit breaker,
@@ -129,4 +131,21 @@ func (c *Config) NewKeyed(name, option string, factory keyed.Factory) (*keyed.Ke
 		return nil, fmt.Errorf("%s: %s: %w", c.Name, option, err)
 	}
 	return k, nil
+}
+
+// StopRetriesIfOpen returns err, the error of a call that br admitted,
+// marked so that a retry does not retry it when br is open after the call
+// (the call's failure opened it, or reopened it as a probe): a retry would
+// only wait out its backoff to be rejected by the breaker, and the caller
+// gets the failure that long later. Other errors, and calls in a breaker
+// that is not in ModeNormal (a shadow breaker lets the retry through), are
+// returned as they are.
+func StopRetriesIfOpen(br *breaker.Breaker, err error) error {
+	if err == nil || br == nil || errors.Is(err, resilience.ErrRejected) || br.Mode() != breaker.ModeNormal {
+		return err
+	}
+	if br.State() != breaker.StateOpen {
+		return err
+	}
+	return retry.Permanent(err)
 }
