@@ -362,14 +362,7 @@ func TestStreamProbeClosesBreakerAtFirstMessage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	watch := func() error {
-		w, err := client.Watch(ctx, &healthpb.HealthCheckRequest{})
-		if err != nil {
-			return err
-		}
-		_, err = w.Recv()
-		return err
-	}
+	watch := func() error { return firstWatchMessage(ctx, client) }
 	if err := watch(); status.Code(err) != codes.Unavailable {
 		t.Fatalf("first watch: got %v, want Unavailable", err)
 	}
@@ -426,14 +419,7 @@ func TestStreamProbeSlowFirstMessageClosesBreaker(t *testing.T) {
 	client := healthpb.NewHealthClient(dial(t, serve(t, h, nil), std.DialOptions()...))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	watch := func() error {
-		w, err := client.Watch(ctx, &healthpb.HealthCheckRequest{})
-		if err != nil {
-			return err
-		}
-		_, err = w.Recv()
-		return err
-	}
+	watch := func() error { return firstWatchMessage(ctx, client) }
 	if err := watch(); status.Code(err) != codes.Unavailable {
 		t.Fatalf("first watch: got %v, want Unavailable", err)
 	}
@@ -481,4 +467,14 @@ func TestFailureThatOpensBreakerIsNotRetried(t *testing.T) {
 	if got := h.checks.Load(); got != 1 {
 		t.Errorf("server calls = %d, want 1", got)
 	}
+}
+
+// firstWatchMessage opens a Watch stream and reads its first message.
+func firstWatchMessage(ctx context.Context, client healthpb.HealthClient) error {
+	w, err := client.Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		return err
+	}
+	_, err = w.Recv()
+	return err
 }
