@@ -49,17 +49,25 @@ func hang(t *testing.T, b *breaker.Breaker, wg *sync.WaitGroup) (release chan er
 	return release
 }
 
+// hungProbe makes a breaker with cfg (whose OpenFor is 1 s), trips it,
+// waits out the open period and starts a probe that hangs until release
+// gets its result.
+func hungProbe(t *testing.T, cfg breaker.Config, wg *sync.WaitGroup) (b *breaker.Breaker, release chan error) {
+	t.Helper()
+	b = mustNew(t, cfg)
+	tripOpen(t, b)
+	pastOpen(time.Second)
+	return b, hang(t, b, wg)
+}
+
 // TestOverdueProbeReopensAtOnce: a probe that hangs past ProbeFailAfter
 // counts as a failure when the next call comes, so that the breaker probes
 // again after OpenFor instead of after the hung call's own timeout; the
 // hung call's failure, when it ends, changes nothing.
 func TestOverdueProbeReopensAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := mustNew(t, overdueConfig)
-		tripOpen(t, b)
-		pastOpen(time.Second)
 		var wg sync.WaitGroup
-		release := hang(t, b, &wg)
+		b, release := hungProbe(t, overdueConfig, &wg)
 
 		time.Sleep(199 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
 		mustReject(t, b)
@@ -90,11 +98,8 @@ func TestOverdueProbeLateSuccessCloses(t *testing.T) {
 				var changes []string
 				cfg := overdueConfig
 				cfg.OnStateChange = func(_ string, from, to breaker.State) { changes = append(changes, from.String()+">"+to.String()) }
-				b := mustNew(t, cfg)
-				tripOpen(t, b)
-				pastOpen(time.Second)
 				var wg sync.WaitGroup
-				release := hang(t, b, &wg)
+				b, release := hungProbe(t, cfg, &wg)
 				time.Sleep(300 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
 				mustReject(t, b)
 				wantState(t, b, breaker.StateOpen)
@@ -167,11 +172,8 @@ func TestSiblingProbesStayAwaited(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := overdueConfig
 		cfg.HalfOpenProbes = 2
-		b := mustNew(t, cfg)
-		tripOpen(t, b)
-		pastOpen(time.Second)
 		var wg sync.WaitGroup
-		first := hang(t, b, &wg)
+		b, first := hungProbe(t, cfg, &wg)
 		time.Sleep(150 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
 		second := hang(t, b, &wg)
 		time.Sleep(60 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
@@ -222,11 +224,8 @@ func TestSlowHealthyDependencyClosesBreakerOfSeveralProbes(t *testing.T) {
 // the next call, which is then admitted as a probe if that period is over.
 func TestReopenCountsFromTheProbesFailure(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := mustNew(t, overdueConfig)
-		tripOpen(t, b)
-		pastOpen(time.Second)
 		var wg sync.WaitGroup
-		release := hang(t, b, &wg)
+		b, release := hungProbe(t, overdueConfig, &wg)
 		time.Sleep(3 * time.Second) // sleep-ok: fake time inside a synctest bubble; no call meanwhile
 		if err := b.Do(context.Background(), succeed); err != nil {
 			t.Fatalf("first call 3 s after the probe went overdue: got %v, want it admitted as a probe", err)
@@ -244,11 +243,8 @@ func TestOverdueProbesForgottenBySetModeAndProbeTimeout(t *testing.T) {
 	for _, name := range []string{"forced open", "probe timeout"} {
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				b := mustNew(t, overdueConfig)
-				tripOpen(t, b)
-				pastOpen(time.Second)
 				var wg sync.WaitGroup
-				release := hang(t, b, &wg)
+				b, release := hungProbe(t, overdueConfig, &wg)
 				time.Sleep(300 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
 				mustReject(t, b)
 				if name == "forced open" {
