@@ -31,14 +31,7 @@ type benchClient struct {
 // standard preset.
 func unaryBenchClients(b *testing.B) []benchClient {
 	addr := serve(b, &healthServer{}, nil)
-	std, err := resilientgrpc.NewStandard()
-	if err != nil {
-		b.Fatal(err)
-	}
-	noTimeouts, err := resilientgrpc.NewStandard(resilientgrpc.WithoutOverallTimeout(), resilientgrpc.WithoutAttemptTimeout())
-	if err != nil {
-		b.Fatal(err)
-	}
+	std, noTimeouts := benchPresets(b)
 	none := healthpb.NewHealthClient(dial(b, addr))
 	return []benchClient{
 		{name: "none", client: none},
@@ -110,14 +103,7 @@ func BenchmarkUnaryParallel(b *testing.B) {
 // allocs/op are those of one turn of every variant: 16 calls each.
 func BenchmarkUnaryAlternating(b *testing.B) {
 	cc := dial(b, serve(b, &healthServer{}, nil))
-	std, err := resilientgrpc.NewStandard()
-	if err != nil {
-		b.Fatal(err)
-	}
-	noTimeouts, err := resilientgrpc.NewStandard(resilientgrpc.WithoutOverallTimeout(), resilientgrpc.WithoutAttemptTimeout())
-	if err != nil {
-		b.Fatal(err)
-	}
+	std, noTimeouts := benchPresets(b)
 	const method = "/grpc.health.v1.Health/Check"
 	invoker := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, opts ...grpc.CallOption) error {
 		return cc.Invoke(ctx, method, req, reply, opts...)
@@ -240,14 +226,7 @@ func BenchmarkServerStream(b *testing.B) {
 // without a network: the invoker returns at once. It isolates what the
 // loopback benchmarks measure amid gRPC's noise.
 func BenchmarkInterceptorOverhead(b *testing.B) {
-	std, err := resilientgrpc.NewStandard()
-	if err != nil {
-		b.Fatal(err)
-	}
-	noTimeouts, err := resilientgrpc.NewStandard(resilientgrpc.WithoutOverallTimeout(), resilientgrpc.WithoutAttemptTimeout())
-	if err != nil {
-		b.Fatal(err)
-	}
+	std, noTimeouts := benchPresets(b)
 	invoker := func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error { return nil }
 	for _, c := range []struct {
 		name      string
@@ -337,4 +316,19 @@ func BenchmarkStandardTelemetry(b *testing.B) {
 		}
 		b.ReportMetric(float64(total[1])/float64(total[0]), "global/disabled")
 	})
+}
+
+// benchPresets returns the standard preset with its defaults, and without
+// its timeouts.
+func benchPresets(b *testing.B) (std, noTimeouts *resilientgrpc.Standard) {
+	b.Helper()
+	std, err := resilientgrpc.NewStandard()
+	if err != nil {
+		b.Fatal(err)
+	}
+	noTimeouts, err = resilientgrpc.NewStandard(resilientgrpc.WithoutOverallTimeout(), resilientgrpc.WithoutAttemptTimeout())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return std, noTimeouts
 }
