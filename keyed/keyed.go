@@ -289,6 +289,18 @@ func (k *Keyed) Policy(key string) (resilience.Policy, error) {
 	return e, nil
 }
 
+// Instance returns the factory's instance behind h, a handle that
+// [Keyed.Policy] returned, for reaching the instance's own methods (its
+// breaker's state, say) without a lookup. For any other policy, a nil one
+// included, it returns h. Calls made through the instance directly are not
+// counted as in flight, so run them through the handle.
+func Instance(h resilience.Policy) resilience.Policy {
+	if e, ok := h.(*entry); ok && e != nil {
+		return e.p
+	}
+	return h
+}
+
 // Len returns the number of per-key instances held, at most MaxKeys. The
 // overflow instance is not counted.
 func (k *Keyed) Len() int { return int(k.n.Load()) }

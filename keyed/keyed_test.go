@@ -350,6 +350,20 @@ func TestPolicyIsTheKeysHandle(t *testing.T) {
 	if got := mustCall(t, k, "a"); got != ran || r.builds("a") != 1 {
 		t.Errorf("Do and the handle use different instances (builds %d)", r.builds("a"))
 	}
+	inst := keyed.Instance(p)
+	var direct *instance
+	if inst != nil && inst != p {
+		_ = inst.Do(context.Background(), func(ctx context.Context) error { direct = runningInstance(ctx); return nil })
+	}
+	if direct != ran {
+		t.Errorf("Instance(handle) = %v runs under %+v, want the factory's instance for a, not the handle", inst, direct)
+	}
+	if got := keyed.Instance(ran); got != resilience.Policy(ran) {
+		t.Errorf("Instance(not a handle): got %v, want it back", got)
+	}
+	if got := keyed.Instance(nil); got != nil {
+		t.Errorf("Instance(nil): got %v, want nil", got)
+	}
 }
 
 func TestLongKeysGoToTheOverflowInstance(t *testing.T) {

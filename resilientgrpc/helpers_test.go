@@ -19,6 +19,7 @@ import (
 
 	"github.com/cascadeguard/resilience"
 	"github.com/cascadeguard/resilience/resilientgrpc"
+	"github.com/cascadeguard/resilience/retry"
 )
 
 // healthServer is a Health service whose answers each test chooses. n is
@@ -213,4 +214,13 @@ func recvAll[T any](s interface{ Recv() (*T, error) }) ([]*T, error) {
 		}
 		got = append(got, m)
 	}
+}
+
+func mustBudget(t testing.TB) *retry.Budget {
+	t.Helper()
+	b, err := retry.NewBudget(retry.BudgetConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -23,19 +23,17 @@ const (
 	// and every backoff wait.
 	DefaultOverallTimeout = 30 * time.Second
 
-	// DefaultAttemptTimeout bounds one attempt. When the overall timeout is
-	// set below twice this, the default attempt timeout is half the overall
-	// one instead, so that a hung attempt still fails as an attempt (which
-	// the breaker counts and the retry retries) rather than run into the
+	// DefaultAttemptTimeout bounds one attempt of a unary call. When the
+	// overall timeout is set below twice this, the default attempt timeout
+	// is half the overall one instead, so that a hung attempt still fails
+	// as an attempt (which the breaker counts) rather than run into the
 	// overall deadline (which the breaker must count as neutral).
-	//
-	// DefaultAttemptTimeout bounds one attempt of a unary call.
 	DefaultAttemptTimeout = 10 * time.Second
 
 	// DefaultBreakerOpenFor is how long a key's circuit breaker stays
 	// open before it lets a probe through (±10 %). It is short because a
-	// probe is one call, about two a second while the key is down, and a
-	// recovered key gets its traffic back within a second of healing: at
+	// probe is one call every 0.5 to 0.75 s while the key is down, and a
+	// recovered key gets its traffic back within 0.8 s of healing: at
 	// most the rest of an open period, plus DefaultBreakerProbeFailAfter
 	// when a probe was hanging. The per-key bulkhead and the retry budget
 	// bound the load meanwhile.
@@ -98,15 +96,16 @@ type standardConfig struct {
 }
 
 // Standard is the standard preset: a unary and a stream interceptor that
-// share a retry budget, with per-key breakers and bulkheads. Build one with
-// [NewStandard], and give the same Standard to every connection to one
-// dependency so that they share its breakers, bulkheads and budget.
+// share a retry policy, with per-key breakers, bulkheads and retry budgets.
+// Build one with [NewStandard], and give the same Standard to every
+// connection to one dependency so that they share its breakers, bulkheads
+// and budgets.
 //
 // A Standard is safe for concurrent use. The zero value is not usable.
 type Standard struct {
 	unary      *interceptor
 	stream     *interceptor
-	unaryKeys  *keyed.Keyed // nil when both breaker and bulkhead are off
+	unaryKeys  *keyed.Keyed // nil when breaker, bulkhead and per-key budgets are off
 	streamKeys *keyed.Keyed
 	budget     *retry.Budget
 }
@@ -124,8 +123,8 @@ type Standard struct {
 //	retry                 3 attempts, backoff from 100 ms doubling   WithRetry, WithoutRetry
 //	                      to at most 5 s, full jitter; pushback
 //	                      honoured up to 30 s
-//	retry budget          10 % of calls (over 10 s) + 1 retry/s,     WithBudget, WithoutBudget
-//	                      shared by all keys
+//	retry budget, per     10 % of calls (over 10 s) + 1 retry/s      WithBudget, WithoutBudget
+//	key
 //	breaker, per key      opens after 10 failures in a row or        WithBreaker, WithoutBreaker
 //	                      ≥ 50 % of ≥ 20 calls in a rolling 10 s
 //	                      window; open 0.5 s (±10 % jitter), then
@@ -153,7 +152,9 @@ type Standard struct {
 //     that one of the preset's timeouts ends sees it cancelled.
 //   - 3 attempts with full jitter and a budget: nearly every transient
 //     failure is cured by one or two retries, and the budget keeps a total
-//     outage from tripling the load on the failing dependency. Only
+//     outage from tripling the load on the failing dependency. The budget
+//     is per key: one for all keys would let a busy healthy method's calls
+//     pay for retries to a failing one. Only
 //     Unavailable is retried (see the package documentation), so a
 //     per-attempt timeout is not retried unless WithRetryableCodes adds
 //     DeadlineExceeded, which suits idempotent methods only. A failure that
@@ -240,10 +241,10 @@ func NewStandard(opts ...StandardOption) (*Standard, error) {
 		if err := unary.Check(); err != nil {
 			return nil, err
 		}
-		if std.unaryKeys, err = s.NewKeyed(unary.Name, "WithMaxKeys", keyFactory(unary, false)); err != nil {
+		if std.unaryKeys, err = s.NewKeyed(unary.Name, "WithMaxKeys", keyFactory(unary, r, false)); err != nil {
 			return nil, err
 		}
-		if std.streamKeys, err = s.NewKeyed(stream.Name, "WithMaxKeys", keyFactory(stream, true)); err != nil {
+		if std.streamKeys, err = s.NewKeyed(stream.Name, "WithMaxKeys", keyFactory(stream, r, true)); err != nil {
 			return nil, err
 		}
 	}
@@ -252,6 +253,9 @@ func NewStandard(opts ...StandardOption) (*Standard, error) {
 	std.unary.overallRec, std.unary.attemptRec = s.OverallRecorder(), s.AttemptRecorder()
 	std.unary.startIsAttempt = s.Bulkhead == nil || s.Bulkhead.MaxQueue == 0
 	std.stream = newInterceptor(policy, std.streamKeys, s.opts)
+	if r != nil && s.BudgetPerKey() {
+		std.unary.retry, std.stream.retry = r, r
+	}
 	// The shared policies' span events want the call's key.
 	retryTel := s.RetryTelemetry()
 	std.unary.spanKey = retryTel || std.unary.overallRec != nil || std.unary.attemptRec != nil
@@ -260,19 +264,24 @@ func NewStandard(opts ...StandardOption) (*Standard, error) {
 }
 
 // keyFactory returns the factory of the per-key policies, of streams when
-// stream is true.
-func keyFactory(perKey preset.PerKey, stream bool) keyed.Factory {
+// stream is true; r is the preset's retry, for their status.
+func keyFactory(perKey preset.PerKey, r *retry.Retry, stream bool) keyed.Factory {
 	return func(key string) (resilience.Policy, error) {
 		br, bh, chain, err := perKey.Policies(key)
 		if err != nil {
 			return nil, err
 		}
-		return &KeyPolicy{Breaker: br, Bulkhead: bh, chain: chain, stream: stream, name: perKey.Name, key: observe.SanitizeKey(key)}, nil
+		budget, err := perKey.Budget()
+		if err != nil {
+			return nil, err
+		}
+		return &KeyPolicy{Breaker: br, Bulkhead: bh, Budget: budget, chain: chain, retry: r, stream: stream, name: perKey.Name, key: observe.SanitizeKey(key)}, nil
 	}
 }
 
 // KeyPolicy is the policy the standard preset keeps for each key (a
-// method, or a target): the key's circuit breaker, then its bulkhead.
+// method, or a target): the key's circuit breaker, then its bulkhead, and
+// the key's retry budget, which the preset's retry draws from.
 // [Standard.Keys] and [Standard.StreamKeys] reach them, for status pages:
 //
 //	std.Keys().Range(func(method string, p resilience.Policy) bool {
@@ -290,10 +299,16 @@ func keyFactory(perKey preset.PerKey, stream bool) keyed.Factory {
 type KeyPolicy struct {
 	Breaker  *breaker.Breaker   // nil after WithoutBreaker
 	Bulkhead *bulkhead.Bulkhead // nil after WithoutBulkhead
-	chain    resilience.Policy
-	stream   bool   // the breaker learns a stream's outcome at its first message
-	name     string // for Status: the preset's name
-	key      string // for Status: the key, sanitized
+	// Budget is the key's retry budget: the preset's retry draws the
+	// retries of the key's calls from it (a key's streams have a budget
+	// apart from its unary calls'). Nil when all keys share one
+	// (WithBudget), and after WithoutBudget or WithoutRetry.
+	Budget *retry.Budget
+	chain  resilience.Policy
+	retry  *retry.Retry // the preset's, for Status
+	stream bool         // the breaker learns a stream's outcome at its first message
+	name   string       // for Status: the preset's name
+	key    string       // for Status: the key, sanitized
 }
 
 var (
@@ -369,16 +384,17 @@ func (s *Standard) DialOptions() []grpc.DialOption {
 }
 
 // Keys returns the per-key policies of unary calls: a [keyed.Keyed] whose
-// instances are [*KeyPolicy] values. It returns nil when both the breaker
-// and the bulkhead are turned off.
+// instances are [*KeyPolicy] values. It returns nil when the breaker, the
+// bulkhead and the per-key retry budget are all turned off.
 func (s *Standard) Keys() *keyed.Keyed { return s.unaryKeys }
 
 // StreamKeys returns the per-key policies of streams, like [Standard.Keys].
 func (s *Standard) StreamKeys() *keyed.Keyed { return s.streamKeys }
 
-// Budget returns the retry budget shared by all the preset's calls, for a
-// status page ([retry.Budget.State]). It returns nil when retries or the
-// budget are turned off.
+// Budget returns the retry budget that all the preset's calls share, set by
+// [WithBudget], for a status page ([retry.Budget.State]). It returns nil
+// when retries or the budget are turned off, and by default, when each key
+// has a budget of its own ([KeyPolicy.Budget]).
 func (s *Standard) Budget() *retry.Budget { return s.budget }
 
 // WithOverallTimeout sets how long a unary call may take as a whole: all
@@ -424,9 +440,10 @@ func WithoutRetry() StandardOption {
 	return standardOptionFunc(func(s *standardConfig) { s.NoRetry() })
 }
 
-// WithBudget sets the retry budget, which limits the retries of all keys
-// together; share one budget between presets to limit them together. The
-// default is a budget of its own for each preset, made by retry.NewBudget
+// WithBudget sets one retry budget for all keys, which limits their
+// retries together; share one budget between presets to limit them
+// together. The default is a budget of its own for each key (and for a
+// key's streams another), made by retry.NewBudget
 // with the default configuration: retries of at most 10 % of the calls of
 // the last 10 s, plus one per second. b must have been made by
 // [retry.NewBudget].
@@ -440,15 +457,22 @@ func WithoutBudget() StandardOption {
 }
 
 // WithBreaker sets the configuration of each key's circuit breaker. Zero
-// fields take the breaker package's defaults, except OpenFor, which
-// defaults to [DefaultBreakerOpenFor], ProbeFailAfter, which defaults to
-// [DefaultBreakerProbeFailAfter], ProbeTimeout, which defaults to the
-// attempt timeout (the overall one without it) when that is longer than
-// OpenFor (for streams, only while ProbeFailAfter is on), Name, which
-// defaults to "resilientgrpc" ("resilientgrpc-stream" for streams), and
-// Telemetry.Key, which defaults to the key. ProbeFailAfter:
-// math.MaxInt64 turns the probe rule off. A configuration that [breaker.New] refuses
-// makes NewStandard fail. The hooks (OnStateChange, …) are shared by the
+// fields take the preset's defaults, then the breaker package's:
+//
+//   - the trip rules: when ConsecutiveFailures, FailureRatio and MinCalls
+//     are all zero, [DefaultBreakerConsecutiveFailures] in a row or
+//     [breaker.DefaultFailureRatio] of at least [breaker.DefaultMinCalls]
+//     calls; setting any of the three sets the rules to exactly those set
+//     (ConsecutiveFailures alone turns the ratio rule off);
+//   - Window: [DefaultBreakerWindow]; OpenFor: [DefaultBreakerOpenFor];
+//   - ProbeFailAfter: [DefaultBreakerProbeFailAfter] (math.MaxInt64 turns
+//     the rule off); ProbeTimeout: the attempt timeout (the overall one
+//     without it) when that is longer than OpenFor (for streams, only
+//     while ProbeFailAfter is on);
+//   - Name: "resilientgrpc" ("resilientgrpc-stream" for streams);
+//     Telemetry.Key: the key.
+//
+// A configuration that [breaker.New] refuses makes NewStandard fail. The hooks (OnStateChange, …) are shared by the
 // breakers of all keys.
 func WithBreaker(cfg breaker.Config) StandardOption {
 	return standardOptionFunc(func(s *standardConfig) { s.SetBreaker(cfg) })

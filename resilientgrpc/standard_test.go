@@ -79,8 +79,8 @@ func TestStandardDefaults(t *testing.T) {
 		},
 	}
 	std := newStandard(t)
-	if std.Budget() == nil {
-		t.Error("Budget() = nil, want the default budget")
+	if std.Budget() != nil {
+		t.Errorf("Budget() = %p, want nil: each key has a budget of its own", std.Budget())
 	}
 	client := healthpb.NewHealthClient(dial(t, serve(t, h, nil), std.DialOptions()...))
 	if _, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
@@ -123,6 +123,62 @@ func TestStandardDefaults(t *testing.T) {
 	}
 	if c := streams[watch].Breaker.Counts(); c.Successes != 1 {
 		t.Errorf("stream breaker counts %+v, want 1 success", c)
+	}
+}
+
+// TestStandardBudgetPerKey: by default each key has a retry budget of its
+// own, so the retries to a failing target are paid for by its own calls:
+// a busy healthy target's traffic does not fund them.
+func TestStandardBudgetPerKey(t *testing.T) {
+	healthy := &healthServer{}
+	failing := &healthServer{check: func(context.Context, int32) (*healthpb.HealthCheckResponse, error) {
+		return nil, status.Error(codes.Unavailable, "down")
+	}}
+	// Per target, and no breaker, so that only the budget limits retries.
+	std := newStandard(t, resilientgrpc.WithKeyFunc(resilientgrpc.TargetKey), resilientgrpc.WithoutBreaker(),
+		resilientgrpc.WithRetry(retry.Config{MaxAttempts: 3, InitialDelay: retry.NoDelay}))
+	healthyAddr, failingAddr := serve(t, healthy, nil), serve(t, failing, nil)
+	healthyClient := healthpb.NewHealthClient(dial(t, healthyAddr, std.DialOptions()...))
+	failingClient := healthpb.NewHealthClient(dial(t, failingAddr, std.DialOptions()...))
+	start := time.Now()
+	for range 100 { // 10 retries' worth, were the budget shared
+		if _, err := healthyClient.Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const calls = 10
+	for range calls {
+		if _, err := failingClient.Check(context.Background(), &healthpb.HealthCheckRequest{}); status.Code(err) != codes.Unavailable {
+			t.Fatalf("failing target: err %v, want Unavailable", err)
+		}
+	}
+	// The failing key's budget: its floor's first second (1 retry), a
+	// tenth of a retry per call, and the floor's 1 retry a second since.
+	limit := int32(calls + 1 + calls/10 + int(time.Since(start)/time.Second) + 1)
+	if got := failing.checks.Load(); got > limit || got <= calls {
+		t.Errorf("failing target saw %d attempts for %d calls, want some retries and at most %d: more were paid for by the healthy target's calls", got, calls, limit)
+	}
+	var seen int
+	for key, k := range keyPolicies(t, std.Keys()) {
+		if k.Budget == nil {
+			t.Fatalf("key %s has no budget", key)
+		}
+		st := k.Budget.State()
+		switch {
+		case strings.Contains(key, healthyAddr):
+			seen++
+			if st.Allowed != 0 || st.Available < 10 {
+				t.Errorf("healthy key's budget: %d retries allowed, %.1f available; want 0 and at least 10", st.Allowed, st.Available)
+			}
+		case strings.Contains(key, failingAddr):
+			seen++
+			if st.Allowed == 0 || st.Rejected == 0 {
+				t.Errorf("failing key's budget: %d retries allowed, %d refused; want some of each", st.Allowed, st.Rejected)
+			}
+		}
+	}
+	if seen != 2 {
+		t.Errorf("found %d of the 2 targets among the keys", seen)
 	}
 }
 

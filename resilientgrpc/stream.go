@@ -150,9 +150,9 @@ func (s *stream) run(ctx context.Context) {
 	}()
 	var err error
 	if s.keyed != nil {
-		err = s.ic.policy.Do(ctx, func(ctx context.Context) error { return s.keyed.Do(ctx, s.op) })
+		err = s.ic.run(ctx, s.keyed, func(ctx context.Context) error { return s.keyed.Do(ctx, s.op) })
 	} else {
-		err = s.ic.policy.Do(ctx, s.op)
+		err = s.ic.run(ctx, nil, s.op)
 	}
 	returned = true
 	s.publish(err, nil, false)

@@ -52,10 +52,11 @@ func (s *Standard) Status() telemetry.Status {
 }
 
 // Status reports the key's policies for a status page: Kind "chain", the
-// key as Key, and in Instances the status of the breaker and of the
-// bulkhead, in that order (those that are on).
+// key as Key, and in Instances the status of its retry budget (as a retry
+// status: the preset's retry limits, the key's budget), of the breaker and
+// of the bulkhead, in that order (those that are on).
 func (k *KeyPolicy) Status() telemetry.Status {
-	return preset.KeyStatus(k.name, k.key, k.Breaker, k.Bulkhead)
+	return preset.KeyStatus(k.name, k.key, k.Breaker, k.Bulkhead, k.retry, k.Budget)
 }
 
 var (

@@ -298,8 +298,9 @@ func TestStandardStatusPage(t *testing.T) {
 	}
 }
 
-// TestStandardStatus: the preset's own status lists its retry (with the
-// budget), its timeouts and its keys, unary and stream.
+// TestStandardStatus: the preset's own status lists its retry, its timeouts
+// and its keys, unary and stream; a key lists its retry budget, breaker
+// and bulkhead.
 func TestStandardStatus(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -311,6 +312,8 @@ func TestStandardStatus(t *testing.T) {
 			[]string{"retry", "keyed", "keyed"}},
 		{"policies off", []resilientgrpc.StandardOption{resilientgrpc.WithoutRetry(), resilientgrpc.WithoutBreaker(), resilientgrpc.WithoutBulkhead()},
 			[]string{"timeout", "timeout"}},
+		{"shared budget", []resilientgrpc.StandardOption{resilientgrpc.WithBudget(mustBudget(t))},
+			[]string{"retry", "timeout", "timeout", "keyed", "keyed"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -319,8 +322,8 @@ func TestStandardStatus(t *testing.T) {
 			var kinds []string
 			for _, in := range st.Instances {
 				kinds = append(kinds, in.Kind)
-				if in.Kind == "retry" && (in.Retry == nil || in.Retry.Budget == nil) {
-					t.Errorf("retry status %+v: want a budget", in.Retry)
+				if in.Kind == "retry" && (in.Retry == nil || (in.Retry.Budget != nil) != (tc.name == "shared budget")) {
+					t.Errorf("retry status %+v: want a budget only when all keys share one", in.Retry)
 				}
 			}
 			if st.Kind != "resilientgrpc" || !slices.Equal(kinds, tc.wantKinds) {
@@ -340,9 +343,12 @@ func TestStandardStatus(t *testing.T) {
 	var kinds []string
 	for _, p := range k.Instances {
 		kinds = append(kinds, p.Kind)
+		if p.Kind == "retry" && (p.Key != checkMethod || p.Retry == nil || p.Retry.Budget == nil || p.Retry.MaxAttempts != retry.DefaultMaxAttempts) {
+			t.Errorf("key's retry status %+v: want the key's budget and the retry's attempts", p)
+		}
 	}
-	if k.Kind != "chain" || k.Key != checkMethod || !slices.Equal(kinds, []string{"breaker", "bulkhead"}) {
-		t.Errorf("key status: got %q %q %v, want chain %s [breaker bulkhead]", k.Kind, k.Key, kinds, checkMethod)
+	if k.Kind != "chain" || k.Key != checkMethod || !slices.Equal(kinds, []string{"retry", "breaker", "bulkhead"}) {
+		t.Errorf("key status: got %q %q %v, want chain %s [retry breaker bulkhead]", k.Kind, k.Key, kinds, checkMethod)
 	}
 	var zero resilientgrpc.KeyPolicy
 	if st := zero.Status(); st.Kind != "chain" || len(st.Instances) != 0 {

@@ -13,6 +13,7 @@ import (
 	"github.com/cascadeguard/resilience"
 	"github.com/cascadeguard/resilience/internal/observe"
 	"github.com/cascadeguard/resilience/keyed"
+	"github.com/cascadeguard/resilience/retry"
 	"github.com/cascadeguard/resilience/timeout"
 )
 
@@ -61,6 +62,22 @@ type interceptor struct {
 	// counts from the time the overall timeout read, which saves a clock
 	// read.
 	startIsAttempt bool
+	// retry is the preset's retry when each key has a retry budget of
+	// its own: calls run it with their key's budget. Nil otherwise.
+	retry *retry.Retry
+}
+
+// run runs op under the interceptor's policy; h is the call's keyed
+// handle, if any, whose budget the preset's retry then draws from.
+func (ic *interceptor) run(ctx context.Context, h resilience.Policy, op func(context.Context) error) error {
+	if ic.retry == nil {
+		return ic.policy.Do(ctx, op)
+	}
+	var b *retry.Budget
+	if k, ok := keyed.Instance(h).(*KeyPolicy); ok {
+		b = k.Budget
+	}
+	return ic.retry.DoWithBudget(ctx, b, op)
 }
 
 func newInterceptor(p resilience.Policy, keys *keyed.Keyed, opts []Option) *interceptor {
@@ -168,7 +185,7 @@ func (c *unaryCall) policyDo(ctx context.Context) error {
 	d := c.ic.overall
 	if d <= 0 {
 		c.pctx = ctx
-		return c.ic.policy.Do(ctx, op)
+		return c.ic.run(ctx, c.keyed, op)
 	}
 	rec := c.ic.overallRec
 	s := rec.Start(ctx)
@@ -180,14 +197,14 @@ func (c *unaryCall) policyDo(ctx context.Context) error {
 	if cd, ok := ctx.Deadline(); ok && !cd.After(deadline) {
 		// The caller's deadline comes first: ours could never fire.
 		c.pctx = ctx
-		err := c.ic.policy.Do(ctx, op)
+		err := c.ic.run(ctx, c.keyed, op)
 		c.start = time.Time{}
 		rec.Done(ctx, s, observe.Classify(ctx, err))
 		return err
 	}
 	c.overall.init(ctx, deadline)
 	c.pctx = &c.overall
-	err := c.ic.policy.Do(&c.overall, op)
+	err := c.ic.run(&c.overall, c.keyed, op)
 	c.start = time.Time{}
 	fired := err != nil && ctx.Err() == nil && time.Until(deadline) <= 0
 	c.overall.end()

@@ -151,8 +151,8 @@ func ExampleWithContextKey() {
 }
 
 // The standard transport: the recommended chain with production defaults,
-// per host. A host that keeps failing has its breaker opened once 20 calls
-// have failed; from then on a request to it fails at once, without reaching
+// per host. A host that keeps failing has its breaker opened after 10
+// failures in a row; from then on a request to it fails at once, without reaching
 // it, while other hosts are served as usual.
 func ExampleNewStandardTransport() {
 	var downCalls atomic.Int32
@@ -176,6 +176,7 @@ func ExampleNewStandardTransport() {
 		resp, err := client.Get(down.URL + "/prices/42")
 		if err != nil {
 			before := downCalls.Load()
+			fmt.Println("down host: breaker opened after", before, "server calls")
 			_, err = client.Get(down.URL + "/prices/42")
 			fmt.Println("down host: breaker open:", errors.Is(err, breaker.ErrOpen), "- server called:", downCalls.Load() != before)
 			break
@@ -190,14 +191,15 @@ func ExampleNewStandardTransport() {
 	body, _ := io.ReadAll(resp.Body)
 	fmt.Println("other host:", resp.StatusCode, string(body))
 	// Output:
+	// down host: breaker opened after 10 server calls
 	// down host: breaker open: true - server called: false
 	// other host: 200 in stock
 }
 
 // Options change each part of the standard chain. Here retries start at
-// once, without a budget, so that the example shows them right away: a new
-// budget has no retries to give until the transport has sent about ten
-// requests or run for a second. Keep the budget in real code.
+// once, without a budget, so that the example shows two of them right
+// away: a host's new budget gives one retry at once, the next after about
+// ten requests or a second. Keep the budget in real code.
 func ExampleNewStandardTransport_options() {
 	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -256,11 +258,10 @@ func ExampleTransport_Hosts() {
 	transport.Hosts().Range(func(host string, p resilience.Policy) bool {
 		h := p.(*resilienthttp.HostPolicy)
 		fmt.Println(strings.Replace(host, strings.TrimPrefix(srv.URL, "http://"), "127.0.0.1:port", 1),
-			"breaker", h.Breaker.State(), "in flight", h.Bulkhead.InFlight(), "of", h.Bulkhead.MaxConcurrent())
+			"breaker", h.Breaker.State(), "in flight", h.Bulkhead.InFlight(), "of", h.Bulkhead.MaxConcurrent(),
+			"retry budget", h.Budget.State().Available)
 		return true
 	})
-	fmt.Printf("budget: %.0f%% of requests\n", transport.Budget().State().Config.Ratio*100)
 	// Output:
-	// 127.0.0.1:port breaker closed in flight 0 of 100
-	// budget: 10% of requests
+	// 127.0.0.1:port breaker closed in flight 0 of 100 retry budget 1.1
 }

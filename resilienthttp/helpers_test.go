@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/retry"
 )
 
 // server is an httptest server on 127.0.0.1 that counts the connections
@@ -164,4 +165,13 @@ func closedAddr(t testing.TB) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+func mustBudget(t testing.TB) *retry.Budget {
+	t.Helper()
+	b, err := retry.NewBudget(retry.BudgetConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -26,15 +26,14 @@ const (
 	// set below twice this, the default attempt timeout is half the overall
 	// one instead, so that a hung attempt still fails as an attempt (which
 	// the breaker counts and the retry retries) rather than run into the
-	// overall deadline (which the breaker must count as neutral).
-	//
-	// DefaultAttemptTimeout bounds one attempt, body included.
+	// overall deadline (which the breaker must count as neutral). The
+	// attempt's time includes reading the response body.
 	DefaultAttemptTimeout = 10 * time.Second
 
 	// DefaultBreakerOpenFor is how long a host's circuit breaker stays
 	// open before it lets a probe through (±10 %). It is short because a
-	// probe is one call, about two a second while the host is down, and a
-	// recovered host gets its traffic back within a second of healing: at
+	// probe is one call every 0.5 to 0.75 s while the host is down, and a
+	// recovered host gets its traffic back within 0.8 s of healing: at
 	// most the rest of an open period, plus DefaultBreakerProbeFailAfter
 	// when a probe was hanging. The per-host bulkhead and the retry budget
 	// bound the load meanwhile.
@@ -98,7 +97,10 @@ type standardConfig struct {
 type standard struct {
 	overall, attempt time.Duration // 0: off
 	hosts            *keyed.Keyed  // nil when there is no per-host policy
-	budget           *retry.Budget
+	budget           *retry.Budget // the budget all hosts share, if any
+	// retry is the transport's retry when each host has a retry budget
+	// of its own: RoundTrip runs it with the host's budget. Nil otherwise.
+	retry *retry.Retry
 
 	// The built-in timeouts' telemetry; nil when the timeout is off or
 	// its telemetry disabled.
@@ -116,8 +118,8 @@ type standard struct {
 //	retry                 3 attempts, backoff from 100 ms doubling   WithRetry, WithoutRetry
 //	                      to at most 5 s, full jitter; Retry-After
 //	                      honoured up to 30 s
-//	retry budget          10 % of requests (over 10 s) + 1 retry/s,  WithBudget, WithoutBudget
-//	                      shared by all hosts
+//	retry budget, per     10 % of requests (over 10 s) + 1 retry/s   WithBudget, WithoutBudget
+//	host
 //	breaker, per host     opens after 10 failures in a row or        WithBreaker, WithoutBreaker
 //	                      ≥ 50 % of ≥ 20 calls in a rolling 10 s
 //	                      window; open 0.5 s (±10 % jitter), then
@@ -138,8 +140,11 @@ type standard struct {
 //   - 3 attempts with full jitter and a budget: nearly every transient
 //     failure is cured by one or two retries, and the budget keeps a total
 //     outage from tripling the load on the failing host (retries add at
-//     most about 10 % to it). A failure that opens the host's breaker is
-//     not retried: the retry would wait out its backoff to be rejected.
+//     most about 10 % to it, plus one a second). The budget is per host:
+//     one budget for all hosts would let a busy healthy host's requests pay
+//     for retries to a failing one, up to two retries for each of its
+//     requests. A failure that opens the host's breaker is not retried:
+//     the retry would wait out its backoff to be rejected.
 //   - The breaker opens after 10 failures in a row, so that a total outage
 //     trips it within a few calls however long the host was healthy before,
 //     or when at least half of at least 20 calls in a rolling 10 s window
@@ -161,10 +166,11 @@ type standard struct {
 //     then it sheds at once instead of piling up goroutines and
 //     connections. Raise it for hosts that get more.
 //
-// The retry budget earns retries from traffic, a tenth of a retry per
-// request, on top of a floor of one retry per second. A new transport starts
+// A host's retry budget earns retries from its requests, a tenth of a retry
+// per request, on top of a floor of one retry per second. A new host starts
 // with the floor's first second: one retry at once, the next after about ten
-// requests or a second.
+// requests or a second. The budget lives with the host's breaker and
+// bulkhead ([HostPolicy.Budget]); an idle host's is evicted with them.
 //
 // Each attempt gets the per-attempt timeout or what remains of the overall
 // one, whichever ends first; the retry does not start an attempt (nor wait
@@ -219,12 +225,15 @@ func NewStandardTransport(next http.RoundTripper, opts ...StandardOption) (*Tran
 	}
 	if r != nil {
 		t.policy, std.budget = r, budget
+		if s.BudgetPerKey() {
+			std.retry = r
+		}
 	}
 	if perKey, ok := s.PerKey(); ok {
 		if err := perKey.Check(); err != nil {
 			return nil, err
 		}
-		hosts, err := s.NewKeyed(standardName, "WithMaxHosts", hostFactory(perKey))
+		hosts, err := s.NewKeyed(standardName, "WithMaxHosts", hostFactory(perKey, r))
 		if err != nil {
 			return nil, err
 		}
@@ -233,19 +242,25 @@ func NewStandardTransport(next http.RoundTripper, opts ...StandardOption) (*Tran
 	return t, nil
 }
 
-// hostFactory returns the factory of the per-host policies.
-func hostFactory(perKey preset.PerKey) keyed.Factory {
+// hostFactory returns the factory of the per-host policies; r is the
+// transport's retry, for their status.
+func hostFactory(perKey preset.PerKey, r *retry.Retry) keyed.Factory {
 	return func(host string) (resilience.Policy, error) {
 		br, bh, chain, err := perKey.Policies(host)
 		if err != nil {
 			return nil, err
 		}
-		return &HostPolicy{Breaker: br, Bulkhead: bh, chain: chain, name: standardName, key: observe.SanitizeKey(host)}, nil
+		budget, err := perKey.Budget()
+		if err != nil {
+			return nil, err
+		}
+		return &HostPolicy{Breaker: br, Bulkhead: bh, Budget: budget, chain: chain, retry: r, name: standardName, key: observe.SanitizeKey(host)}, nil
 	}
 }
 
 // HostPolicy is the policy a standard transport keeps for each host: the
-// host's circuit breaker, then its bulkhead. [Transport.Hosts] reaches them,
+// host's circuit breaker, then its bulkhead, and the host's retry budget,
+// which the transport's retry draws from. [Transport.Hosts] reaches them,
 // for status pages:
 //
 //	t.Hosts().Range(func(host string, p resilience.Policy) bool {
@@ -263,9 +278,14 @@ func hostFactory(perKey preset.PerKey) keyed.Factory {
 type HostPolicy struct {
 	Breaker  *breaker.Breaker   // nil after WithoutBreaker
 	Bulkhead *bulkhead.Bulkhead // nil after WithoutBulkhead
-	chain    resilience.Policy
-	name     string // for Status: the transport's name
-	key      string // for Status: the host, sanitized
+	// Budget is the host's retry budget: the transport's retry draws the
+	// retries of the host's requests from it. Nil when all hosts share
+	// one (WithBudget), and after WithoutBudget or WithoutRetry.
+	Budget *retry.Budget
+	chain  resilience.Policy
+	retry  *retry.Retry // the transport's, for Status
+	name   string       // for Status: the transport's name
+	key    string       // for Status: the host, sanitized
 }
 
 var (
@@ -294,8 +314,8 @@ func (h *HostPolicy) Retain() bool {
 
 // Hosts returns the per-host policies of a transport made by
 // [NewStandardTransport]: a [keyed.Keyed] whose instances are
-// [*HostPolicy] values. It returns nil for other transports, and when both
-// the breaker and the bulkhead are turned off.
+// [*HostPolicy] values. It returns nil for other transports, and when the
+// breaker, the bulkhead and the per-host retry budget are all turned off.
 func (t *Transport) Hosts() *keyed.Keyed {
 	if t.std == nil {
 		return nil
@@ -303,10 +323,11 @@ func (t *Transport) Hosts() *keyed.Keyed {
 	return t.std.hosts
 }
 
-// Budget returns the retry budget of a transport made by
-// [NewStandardTransport], shared by all its hosts, for a status page
-// ([retry.Budget.State]). It returns nil for other transports, and when
-// retries or the budget are turned off.
+// Budget returns the retry budget that all the hosts of a transport made by
+// [NewStandardTransport] share, set by [WithBudget], for a status page
+// ([retry.Budget.State]). It returns nil for other transports, when
+// retries or the budget are turned off, and by default, when each host has
+// a budget of its own ([HostPolicy.Budget]).
 func (t *Transport) Budget() *retry.Budget {
 	if t.std == nil {
 		return nil
@@ -319,6 +340,11 @@ func (t *Transport) Budget() *retry.Budget {
 func (c *call) setStandard(s *standard, key string) {
 	if s.hosts != nil {
 		c.host, c.setupErr = s.hosts.Policy(key)
+		if s.retry != nil && c.setupErr == nil {
+			if h, ok := keyed.Instance(c.host).(*HostPolicy); ok {
+				c.budget = h.Budget
+			}
+		}
 	}
 	if s.overall > 0 {
 		d := time.Now().Add(s.overall)
@@ -398,9 +424,9 @@ func WithoutRetry() StandardOption {
 	return standardOptionFunc(func(s *standardConfig) { s.NoRetry() })
 }
 
-// WithBudget sets the retry budget, which limits the retries of all hosts
-// together; share one budget between transports to limit them together.
-// The default is a budget of its own for each transport, made by
+// WithBudget sets one retry budget for all hosts, which limits their
+// retries together; share one budget between transports to limit them
+// together. The default is a budget of its own for each host, made by
 // retry.NewBudget with the default configuration: retries of at most 10 % of
 // the requests of the last 10 s, plus one per second. b must have been made
 // by [retry.NewBudget].
@@ -415,14 +441,20 @@ func WithoutBudget() StandardOption {
 }
 
 // WithBreaker sets the configuration of each host's circuit breaker. Zero
-// fields take the breaker package's defaults, except OpenFor, which
-// defaults to [DefaultBreakerOpenFor], ProbeFailAfter, which defaults to
-// [DefaultBreakerProbeFailAfter], ProbeTimeout, which defaults to the
-// attempt timeout (the overall one without it) when that is longer than
-// OpenFor, Name, which defaults to "resilienthttp", and Telemetry.Key,
-// which defaults to the host. ProbeFailAfter: math.MaxInt64 turns the probe
-// rule off. A
-// configuration that [breaker.New] refuses makes NewStandardTransport fail.
+// fields take the preset's defaults, then the breaker package's:
+//
+//   - the trip rules: when ConsecutiveFailures, FailureRatio and MinCalls
+//     are all zero, [DefaultBreakerConsecutiveFailures] in a row or
+//     [breaker.DefaultFailureRatio] of at least [breaker.DefaultMinCalls]
+//     calls; setting any of the three sets the rules to exactly those set
+//     (ConsecutiveFailures alone turns the ratio rule off);
+//   - Window: [DefaultBreakerWindow]; OpenFor: [DefaultBreakerOpenFor];
+//   - ProbeFailAfter: [DefaultBreakerProbeFailAfter] (math.MaxInt64 turns
+//     the rule off); ProbeTimeout: the attempt timeout (the overall one
+//     without it) when that is longer than OpenFor;
+//   - Name: "resilienthttp"; Telemetry.Key: the host.
+//
+// A configuration that [breaker.New] refuses makes NewStandardTransport fail.
 // The hooks (OnStateChange, …) are shared by the breakers of all hosts.
 func WithBreaker(cfg breaker.Config) StandardOption {
 	return standardOptionFunc(func(s *standardConfig) { s.SetBreaker(cfg) })

@@ -215,6 +215,49 @@ func TestStandardBudgetSharedAcrossHosts(t *testing.T) {
 	}
 }
 
+// TestStandardBudgetPerHost: by default each host has a retry budget of its
+// own, so the retries to a failing host are paid for by its own requests:
+// a busy healthy host's traffic does not fund them.
+func TestStandardBudgetPerHost(t *testing.T) {
+	healthy := newServer(t, statuses(200))
+	failing := newServer(t, statuses(503))
+	// No breaker, so that only the budget limits the retries.
+	tr := newStandard(t, newHTTPTransport(t), resilienthttp.WithoutBreaker(),
+		resilienthttp.WithRetry(retry.Config{MaxAttempts: 3, InitialDelay: retry.NoDelay}))
+	start := time.Now()
+	for range 100 { // 10 retries' worth, were the budget shared
+		resp, err := mustGet(t, tr, healthy.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, resp)
+	}
+	const requests = 10
+	for range requests {
+		resp, err := mustGet(t, tr, failing.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, resp)
+	}
+	// The failing host's budget: its floor's first second (1 retry), a
+	// tenth of a retry per request, and the floor's 1 retry a second
+	// since.
+	limit := requests + 1 + requests/10 + int64(time.Since(start)/time.Second) + 1
+	if got := failing.requests.Load(); got > limit {
+		t.Errorf("failing host saw %d attempts for %d requests, want at most %d: its retries were paid for by the healthy host's requests", got, requests, limit)
+	}
+	if got := failing.requests.Load(); got <= requests {
+		t.Errorf("failing host saw %d attempts for %d requests, want some retries", got, requests)
+	}
+	if st := hostPolicy(t, tr, healthy).Budget.State(); st.Allowed != 0 || st.Available < 10 {
+		t.Errorf("healthy host's budget: %d retries allowed, %.1f available; want 0 and at least 10", st.Allowed, st.Available)
+	}
+	if st := hostPolicy(t, tr, failing).Budget.State(); st.Allowed == 0 || st.Rejected == 0 {
+		t.Errorf("failing host's budget: %d retries allowed, %d refused; want some of each", st.Allowed, st.Rejected)
+	}
+}
+
 // TestStandardDefaults: what a transport with no options holds.
 func TestStandardDefaults(t *testing.T) {
 	srv := newServer(t, statuses(200))
@@ -224,14 +267,15 @@ func TestStandardDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	readAll(t, resp)
-	if tr.Budget() == nil {
-		t.Errorf("Budget() = nil, want the default budget")
-	} else if got := tr.Budget().State().Config; got.Ratio != retry.DefaultBudgetRatio || got.MinPerSecond != retry.DefaultBudgetMinPerSecond {
-		t.Errorf("budget config %+v, want the retry package's defaults", got)
+	if tr.Budget() != nil {
+		t.Errorf("Budget() = %p, want nil: each host has a budget of its own", tr.Budget())
 	}
 	h := hostPolicy(t, tr, srv)
-	if h.Breaker == nil || h.Bulkhead == nil {
-		t.Fatalf("host policy %+v, want a breaker and a bulkhead", h)
+	if h.Breaker == nil || h.Bulkhead == nil || h.Budget == nil {
+		t.Fatalf("host policy %+v, want a breaker, a bulkhead and a budget", h)
+	}
+	if got := h.Budget.State().Config; got.Ratio != retry.DefaultBudgetRatio || got.MinPerSecond != retry.DefaultBudgetMinPerSecond {
+		t.Errorf("host's budget config %+v, want the retry package's defaults", got)
 	}
 	if got := h.Bulkhead.MaxConcurrent(); got != resilienthttp.DefaultMaxInFlightPerHost {
 		t.Errorf("bulkhead MaxConcurrent %d, want %d", got, resilienthttp.DefaultMaxInFlightPerHost)

@@ -319,8 +319,8 @@ func TestStandardStatusPage(t *testing.T) {
 	}
 }
 
-// TestStandardStatus: the Transport's own status lists its retry (with the
-// budget), its timeouts and its hosts; a HostPolicy lists its breaker and
+// TestStandardStatus: the Transport's own status lists its retry, its
+// timeouts and its hosts; a HostPolicy lists its retry budget, breaker and
 // bulkhead.
 func TestStandardStatus(t *testing.T) {
 	tests := []struct {
@@ -329,9 +329,11 @@ func TestStandardStatus(t *testing.T) {
 		wantKinds []string
 		wantHost  []string // kinds in the host's chain
 	}{
-		{"defaults", nil, []string{"retry", "timeout", "timeout", "keyed"}, []string{"breaker", "bulkhead"}},
+		{"defaults", nil, []string{"retry", "timeout", "timeout", "keyed"}, []string{"retry", "breaker", "bulkhead"}},
 		{"no breaker", []resilienthttp.StandardOption{resilienthttp.WithoutBreaker(), resilienthttp.WithoutOverallTimeout()},
-			[]string{"retry", "timeout", "keyed"}, []string{"bulkhead"}},
+			[]string{"retry", "timeout", "keyed"}, []string{"retry", "bulkhead"}},
+		{"shared budget", []resilienthttp.StandardOption{resilienthttp.WithBudget(mustBudget(t))},
+			[]string{"retry", "timeout", "timeout", "keyed"}, []string{"breaker", "bulkhead"}},
 		{"policies off", []resilienthttp.StandardOption{resilienthttp.WithoutRetry(), resilienthttp.WithoutBreaker(), resilienthttp.WithoutBulkhead()},
 			[]string{"timeout", "timeout"}, nil},
 	}
@@ -348,8 +350,8 @@ func TestStandardStatus(t *testing.T) {
 			var kinds []string
 			for _, in := range st.Instances {
 				kinds = append(kinds, in.Kind)
-				if in.Kind == "retry" && (in.Retry == nil || in.Retry.Budget == nil) {
-					t.Errorf("retry status %+v: want a budget", in.Retry)
+				if in.Kind == "retry" && (in.Retry == nil || (in.Retry.Budget != nil) != (tc.name == "shared budget")) {
+					t.Errorf("retry status %+v: want a budget only when all hosts share one", in.Retry)
 				}
 				if in.Kind != "keyed" {
 					continue
@@ -364,6 +366,9 @@ func TestStandardStatus(t *testing.T) {
 				var hk []string
 				for _, p := range h.Instances {
 					hk = append(hk, p.Kind)
+					if p.Kind == "retry" && (p.Key != "127.0.0.1:9" || p.Retry == nil || p.Retry.Budget == nil || p.Retry.MaxAttempts != retry.DefaultMaxAttempts) {
+						t.Errorf("host's retry status %+v: want the host's budget and the retry's attempts", p)
+					}
 				}
 				if !slices.Equal(hk, tc.wantHost) {
 					t.Errorf("host's policies: got %v, want %v", hk, tc.wantHost)

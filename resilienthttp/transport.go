@@ -76,9 +76,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if c.host != nil {
 			op = c.guarded
 		}
-		if t.policy == nil {
+		switch {
+		case t.std != nil && t.std.retry != nil:
+			err = t.std.retry.DoWithBudget(c.ctx, c.budget, op)
+		case t.policy == nil:
 			err = op(c.ctx)
-		} else {
+		default:
 			err = t.policy.Do(c.ctx, op)
 		}
 	}
@@ -132,6 +135,7 @@ type call struct {
 
 	// Of a standard transport:
 	host     resilience.Policy // the host's policy, a keyed handle
+	budget   *retry.Budget     // the host's retry budget, when each host has one
 	overall  *overallCtx       // ctx, under an overall timeout
 	spare    *exchange         // the one that holds overall, for an attempt
 	setupErr error             // the host's policy could not be made
@@ -185,7 +189,7 @@ func (t *Transport) freeCall(c *call) {
 	c.req, c.ctx, c.done, c.next = nil, nil, nil, nil
 	c.bodyTaken, c.buf, c.getBody = false, nil, nil
 	c.resp, c.respOK, c.lastErr = nil, false, nil
-	c.host, c.overall, c.spare, c.setupErr = nil, nil, nil, nil
+	c.host, c.budget, c.overall, c.spare, c.setupErr = nil, nil, nil, nil, nil
 	t.calls.Put(c)
 }
 

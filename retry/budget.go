@@ -37,9 +37,10 @@ type BudgetConfig struct {
 
 	// Period is how long a call's deposit stays spendable: tokens earned more
 	// than Period ago expire, so a long healthy spell cannot bank a retry
-	// storm for the next outage. Deposits are kept in ten slots of Period/10,
-	// so a deposit expires between 0.9 × Period and Period after it was made. Zero means DefaultBudgetPeriod (10s);
-	// negative is an error.
+	// storm for the next outage. Deposits are kept in ten slots of
+	// Period/10, so a deposit expires between 0.9 × Period and Period after
+	// it was made. Zero means DefaultBudgetPeriod (10s); negative is an
+	// error.
 	Period time.Duration
 }
 

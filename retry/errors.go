@@ -117,7 +117,9 @@ func (e *Error) Unwrap() []error {
 	return []error{e.Err, e.cause}
 }
 
-// Is reports whether target is the marker that all *Error match.
+// Is is for package retry itself: it matches an unexported marker, by
+// which an outer Retry tells that an inner one already gave up. Use
+// errors.Is with the last attempt's error, or errors.As with *Error.
 func (e *Error) Is(target error) bool { return target == errGaveUp }
 
 // Permanent marks err as not retryable: a [Retry] returns it at once. The

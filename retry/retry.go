@@ -124,6 +124,7 @@ type Config struct {
 
 	// Budget, if not nil, limits retries to a fraction of calls. One Budget
 	// may be shared by many Retry policies (for example one per host).
+	// [Retry.DoWithBudget] runs a call under another budget instead.
 	Budget *Budget
 
 	// Telemetry configures the policy's metrics, span events and logs. The
@@ -271,16 +272,26 @@ func (r *Retry) Status() telemetry.Status {
 	if r == nil {
 		return telemetry.Status{Kind: string(observe.KindRetry), Retry: &telemetry.RetryStatus{}}
 	}
+	return r.StatusWithBudget(r.budget)
+}
+
+// StatusWithBudget returns the policy's status as the calls that
+// [Retry.DoWithBudget] runs under b see it: its limits and b's state (none
+// for a nil b). A nil *Retry reports an empty retry status.
+func (r *Retry) StatusWithBudget(b *Budget) telemetry.Status {
+	if r == nil {
+		return telemetry.Status{Kind: string(observe.KindRetry), Retry: &telemetry.RetryStatus{}}
+	}
 	st := &telemetry.RetryStatus{MaxAttempts: r.maxAttempts}
-	if r.budget != nil {
-		b := r.budget.State()
+	if b != nil && b.valid() {
+		bs := b.State()
 		st.Budget = &telemetry.BudgetStatus{
-			Available:    b.Available,
-			Ratio:        b.Config.Ratio,
-			MinPerSecond: b.Config.MinPerSecond,
-			Allowed:      b.Allowed,
-			Rejected:     b.Rejected,
-			Exhausted:    b.Available < 1,
+			Available:    bs.Available,
+			Ratio:        bs.Config.Ratio,
+			MinPerSecond: bs.Config.MinPerSecond,
+			Allowed:      bs.Allowed,
+			Rejected:     bs.Rejected,
+			Exhausted:    bs.Available < 1,
 		}
 	}
 	return telemetry.Status{Kind: string(observe.KindRetry), Name: r.name, Key: r.key, Retry: st}
@@ -311,15 +322,38 @@ func (r *Retry) Do(ctx context.Context, op func(context.Context) error) error {
 	if r == nil {
 		return op(ctx)
 	}
+	return r.do(ctx, r.budget, op)
+}
+
+// DoWithBudget runs op as [Retry.Do] does, but the call earns for, and
+// draws its retries from, b instead of the policy's own budget; a nil b
+// lets it retry up to its attempts. It serves adapters that keep a budget
+// for each key (a host, a method) under one Retry, so that the retries to
+// a failing key are paid for by that key's own calls, not by the traffic
+// of healthy ones.
+//
+// A b not made by [NewBudget] is refused: op does not run and
+// DoWithBudget returns an error that says so. A nil *Retry runs op once.
+func (r *Retry) DoWithBudget(ctx context.Context, b *Budget, op func(context.Context) error) error {
+	if r == nil {
+		return op(ctx)
+	}
+	if b != nil && !b.valid() {
+		return fmt.Errorf("retry %q: DoWithBudget: Budget %p was not made by NewBudget", r.name, b)
+	}
+	return r.do(ctx, b, op)
+}
+
+func (r *Retry) do(ctx context.Context, b *Budget, op func(context.Context) error) error {
 	s := r.rec.Start(ctx)
-	r.budget.deposit()
+	b.deposit()
 	r.observeAttempt(ctx, 1)
 	err := op(ctx)
 	if err == nil {
 		r.rec.Done(ctx, s, observe.Success)
 		return nil
 	}
-	err = r.again(ctx, op, err)
+	err = r.again(ctx, op, err, b)
 	r.rec.Done(ctx, s, observe.Classify(ctx, lastError(err)))
 	return err
 }
@@ -337,8 +371,9 @@ func lastError(err error) error {
 }
 
 // again is the retry path, kept out of Do so that the happy path stays small
-// and allocation-free. err is the first attempt's error.
-func (r *Retry) again(ctx context.Context, op func(context.Context) error, err error) error {
+// and allocation-free. err is the first attempt's error; b is the budget
+// the retries draw from.
+func (r *Retry) again(ctx context.Context, op func(context.Context) error, err error, b *Budget) error {
 	// The backoff state lives on this call's stack: it is never shared, and
 	// it is only initialized once a delay is needed.
 	var schedule backoff.ExponentialBackOff
@@ -370,14 +405,14 @@ func (r *Retry) again(ctx context.Context, op func(context.Context) error, err e
 			// The next attempt could not even start in time.
 			return r.giveUp(ctx, attempt, ReasonDeadline, err, nil)
 		}
-		if !r.budget.withdraw() {
-			if r.budget.exhausted.CompareAndSwap(false, true) {
+		if !b.withdraw() {
+			if b.exhausted.CompareAndSwap(false, true) {
 				r.observeBudgetTransition(ctx, true)
 			}
 			r.observeBudgetRejected(ctx, attempt)
 			return r.giveUp(ctx, attempt, ReasonBudget, err, ErrBudgetExhausted)
 		}
-		if r.budget != nil && r.budget.exhausted.Load() && r.budget.exhausted.CompareAndSwap(true, false) {
+		if b != nil && b.exhausted.Load() && b.exhausted.CompareAndSwap(true, false) {
 			r.observeBudgetTransition(ctx, false)
 		}
 		if cause == causeError && errors.Is(err, context.DeadlineExceeded) {
@@ -386,7 +421,7 @@ func (r *Retry) again(ctx context.Context, op func(context.Context) error, err e
 		r.observeRetry(ctx, attempt+1, delay, cause)
 		if cerr := sleep(ctx, delay); cerr != nil {
 			// The retry the budget allowed will not run.
-			r.budget.refund()
+			b.refund()
 			return r.giveUp(ctx, attempt, ReasonCanceled, err, cerr)
 		}
 

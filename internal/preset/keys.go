@@ -27,14 +27,15 @@ type PerKey struct {
 	Streams  bool
 	breaker  *breaker.Config  // nil: off
 	bulkhead *bulkhead.Config // nil: off
+	budgets  bool             // each key has a retry budget of its own
 }
 
 // PerKey returns the per-key policies' maker, named as the preset, with
-// the preset's probe timeout, and reports whether it makes any (the breaker
-// or the bulkhead is on). The configurations are copies with the preset's
+// the preset's probe timeout, and reports whether it makes any (the
+// breaker, the bulkhead or a retry budget per key is on). The configurations are copies with the preset's
 // telemetry: the options' configurations may serve other presets.
 func (c *Config) PerKey() (PerKey, bool) {
-	p := PerKey{prefix: c.Name, Name: c.Name, ProbeTimeout: c.ProbeTimeout()}
+	p := PerKey{prefix: c.Name, Name: c.Name, ProbeTimeout: c.ProbeTimeout(), budgets: c.BudgetPerKey()}
 	if c.Breaker != nil {
 		cfg := *c.Breaker
 		cfg.Telemetry = c.TelemetryFor(cfg.Telemetry)
@@ -45,7 +46,21 @@ func (c *Config) PerKey() (PerKey, bool) {
 		cfg.Telemetry = c.TelemetryFor(cfg.Telemetry)
 		p.bulkhead = &cfg
 	}
-	return p, p.breaker != nil || p.bulkhead != nil
+	return p, p.breaker != nil || p.bulkhead != nil || p.budgets
+}
+
+// Budget returns a new retry budget for a key, with the default
+// configuration (retry.NewBudget's), or nil when the keys have no budget of
+// their own.
+func (p PerKey) Budget() (*retry.Budget, error) {
+	if !p.budgets {
+		return nil, nil
+	}
+	b, err := retry.NewBudget(retry.BudgetConfig{})
+	if err != nil {
+		return nil, fmt.Errorf("%s: retry budget: %w", p.prefix, err)
+	}
+	return b, nil
 }
 
 // Policies returns key's breaker and bulkhead (nil when off) and the chain

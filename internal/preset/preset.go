@@ -189,19 +189,23 @@ func (c *Config) TelemetryFor(own telemetry.Settings) telemetry.Settings {
 	return t
 }
 
-// NewRetry returns the preset's retry and its budget (a new one with the
-// default configuration unless the options set or turned it off), or nils
-// when retries are off. An empty Name is the preset's.
+// BudgetPerKey reports whether each key has a retry budget of its own (the
+// default): retries are on, and the options neither set a budget, which all
+// keys then share, nor turned it off. The retry then runs each call with
+// [retry.Retry.DoWithBudget] and its key's budget ([PerKey.Budget]), so
+// that the retries to a failing key are paid for by that key's own calls,
+// not by the traffic of healthy ones.
+func (c *Config) BudgetPerKey() bool {
+	return c.Retry != nil && c.Budget == nil && !c.noBudget
+}
+
+// NewRetry returns the preset's retry and the budget all keys share (the
+// options' WithBudget; nil when each key has its own, see BudgetPerKey, or
+// the budget is off), or nils when retries are off. An empty Name is the
+// preset's.
 func (c *Config) NewRetry() (*retry.Retry, *retry.Budget, error) {
 	if c.Retry == nil {
 		return nil, nil, nil
-	}
-	if c.Budget == nil && !c.noBudget {
-		b, err := retry.NewBudget(retry.BudgetConfig{})
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: retry budget: %w", c.Name, err)
-		}
-		c.Budget = b
 	}
 	cfg := *c.Retry
 	if cfg.Name == "" {

@@ -88,12 +88,20 @@ func TestTelemetryFor(t *testing.T) {
 func TestNewRetry(t *testing.T) {
 	c := preset.New("adapter")
 	r, b, err := c.NewRetry()
-	if err != nil || r == nil || b == nil {
-		t.Fatalf("NewRetry() = %v, %v, %v; want a retry with a budget", r, b, err)
+	if err != nil || r == nil || b != nil || r.Budget() != nil || !c.BudgetPerKey() {
+		t.Fatalf("NewRetry() = %v, %v, %v, BudgetPerKey %v; want a retry without a shared budget, each key having its own", r, b, err, c.BudgetPerKey())
+	}
+	shared, err := retry.NewBudget(retry.BudgetConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetBudget(shared)
+	if r, b, err = c.NewRetry(); err != nil || b != shared || r.Budget() != shared || c.BudgetPerKey() {
+		t.Errorf("after SetBudget: budget %v (retry's %v), err %v, BudgetPerKey %v; want the shared one and no budget per key", b, r.Budget(), err, c.BudgetPerKey())
 	}
 	c.NoBudget()
-	if _, b, err = c.NewRetry(); err != nil || b != nil {
-		t.Errorf("after NoBudget: budget %v, err %v; want nil, nil", b, err)
+	if _, b, err = c.NewRetry(); err != nil || b != nil || c.BudgetPerKey() {
+		t.Errorf("after NoBudget: budget %v, err %v, BudgetPerKey %v; want nil, nil, false", b, err, c.BudgetPerKey())
 	}
 	c.SetRetry(retry.Config{MaxAttempts: -1})
 	if _, _, err = c.NewRetry(); err == nil || !strings.HasPrefix(err.Error(), "adapter: WithRetry: ") {
@@ -118,8 +126,21 @@ func TestPerKeyPolicies(t *testing.T) {
 	if got := bh.MaxConcurrent(); got != preset.DefaultMaxInFlightPerKey {
 		t.Errorf("MaxConcurrent %d, want %d", got, preset.DefaultMaxInFlightPerKey)
 	}
-	if got := preset.KeyStatus("n", "k", br, bh); len(got.Instances) != 2 || got.Key != "k" {
-		t.Errorf("KeyStatus: got %d instances and key %q, want 2 and %q", len(got.Instances), got.Key, "k")
+	b1, err1 := p.Budget()
+	b2, err2 := p.Budget()
+	if err1 != nil || err2 != nil || b1 == nil || b1 == b2 {
+		t.Fatalf("Budget() twice = %p, %v and %p, %v; want two budgets", b1, err1, b2, err2)
+	}
+	r, _, _ := c.NewRetry()
+	got := preset.KeyStatus("n", "k", br, bh, r, b1)
+	if len(got.Instances) != 3 || got.Key != "k" {
+		t.Fatalf("KeyStatus: got %d instances and key %q, want 3 and %q", len(got.Instances), got.Key, "k")
+	}
+	if rs := got.Instances[0]; rs.Kind != "retry" || rs.Key != "k" || rs.Retry == nil || rs.Retry.Budget == nil || rs.Retry.MaxAttempts != r.MaxAttempts() {
+		t.Errorf("KeyStatus: first instance %+v, want the key's retry budget", rs)
+	}
+	if got := preset.KeyStatus("n", "k", br, bh, r, nil); len(got.Instances) != 2 {
+		t.Errorf("KeyStatus without a budget: got %d instances, want 2", len(got.Instances))
 	}
 
 	c.SetBulkhead(bulkhead.Config{MaxConcurrent: -1})
@@ -134,8 +155,16 @@ func TestPerKeyPolicies(t *testing.T) {
 	}
 	c.NoBreaker()
 	c.NoBulkhead()
-	if _, ok := c.PerKey(); ok {
-		t.Error("PerKey() reports policies with both parts off, want none")
+	if p, ok := c.PerKey(); !ok {
+		t.Error("PerKey() reports no policies with a budget per key, want one")
+	} else if b, err := p.Budget(); b == nil || err != nil {
+		t.Errorf("Budget() = %v, %v with both parts off; want a budget", b, err)
+	}
+	c.NoBudget()
+	if p, ok := c.PerKey(); ok {
+		t.Error("PerKey() reports policies with both parts and the budget off, want none")
+	} else if b, err := p.Budget(); b != nil || err != nil {
+		t.Errorf("Budget() = %v, %v after NoBudget; want nil, nil", b, err)
 	}
 }
 
