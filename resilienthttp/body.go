@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 )
 
 // How the request body is given to the attempts.
@@ -78,10 +79,9 @@ func (c *call) readBody() (body io.ReadCloser, orig, replayable bool, err error)
 		return req.Body, true, false, nil
 	}
 	// One byte more than declared, to notice a body that is too long.
-	buf := make([]byte, n+1)
-	read, err := io.ReadFull(req.Body, buf)
-	if int64(read) == n && err == io.ErrUnexpectedEOF {
-		buf = buf[:n]
+	buf, err := readAtMost(req.Body, n+1)
+	read := len(buf)
+	if int64(read) == n && err == nil {
 		c.kind, c.buf = bodyBuffered, buf
 		c.getBody = func() (io.ReadCloser, error) { return newBytesBody(buf), nil }
 		req.Body.Close()
@@ -93,6 +93,32 @@ func (c *call) readBody() (body io.ReadCloser, orig, replayable bool, err error)
 		Closer: req.Body,
 	}
 	return prefixed, false, false, nil
+}
+
+// bufferStep is the most that readAtMost allocates ahead of the bytes that
+// arrived: a declared length is the client's word, not memory to reserve.
+const bufferStep = 64 << 10
+
+// readAtMost reads r until EOF or limit bytes, whichever comes first, and
+// returns what it read; err is nil at EOF (or at the limit), else r's
+// error. Its buffer is the exact size when limit is at most bufferStep, and
+// otherwise grows with the bytes that actually arrive.
+func readAtMost(r io.Reader, limit int64) ([]byte, error) {
+	buf := make([]byte, 0, min(limit, bufferStep))
+	for int64(len(buf)) < limit {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, int(min(int64(cap(buf)), limit-int64(len(buf)))))
+		}
+		n, err := r.Read(buf[len(buf):int(min(int64(cap(buf)), limit))])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
 }
 
 type prefixedReadCloser struct {
@@ -196,8 +222,10 @@ func readAhead(resp *http.Response, ex *exchange, max int64) {
 	if cl := resp.ContentLength; cl >= 0 && cl < max {
 		buf.Grow(int(cl) + bytes.MinRead)
 	}
-	n, err := buf.ReadFrom(io.LimitReader(body, max))
-	if err == nil && n < max {
+	// One byte more than allowed: a body of exactly max bytes whose end
+	// (a chunked body's last chunk) is still unread is read to its end.
+	n, err := buf.ReadFrom(io.LimitReader(body, plusOne(max)))
+	if err == nil && n <= max {
 		// The end of the body, within the limit.
 		body.Close()
 		ex.release()
@@ -224,7 +252,15 @@ func discard(resp *http.Response, max int64) {
 	}
 	// A 101 body is the raw connection: draining it would wait for the peer.
 	if max > 0 && resp.StatusCode != http.StatusSwitchingProtocols {
-		io.CopyN(io.Discard, body, max)
+		io.CopyN(io.Discard, body, plusOne(max))
 	}
 	body.Close()
+}
+
+// plusOne returns n+1, or n when that would overflow.
+func plusOne(n int64) int64 {
+	if n == math.MaxInt64 {
+		return n
+	}
+	return n + 1
 }

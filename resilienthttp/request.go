@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // IsIdempotent is the default rule for whether a request may be sent again
@@ -47,12 +49,59 @@ func IsIdempotent(req *http.Request) bool {
 // the request reached the network: the connection was never made. See
 // IsIdempotent.
 func nothingSent(err error) bool {
+	// A proxy that could not be reached is a dial error inside a
+	// "proxyconnect" one: look through the nested OpErrors.
 	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
+	for e := err; errors.As(e, &op); e = op.Err {
+		if op.Op == "dial" {
+			return true
+		}
 	}
 	var dns *net.DNSError
 	return errors.As(err, &dns)
+}
+
+// refused reports whether next refuses req before sending anything, as
+// [http.Transport] does: no URL or header, no host, a method that is not a
+// token, a header or trailer field that is not valid, or (for an
+// http.Transport) a scheme other than http and https. Such a request says
+// nothing about the host: its error must not count against the host's
+// breaker, nor be retried. It is asked only when an attempt failed, so that
+// a request that succeeds pays nothing for it.
+func refused(req *http.Request, next http.RoundTripper) bool {
+	if req.URL == nil || req.Header == nil || req.URL.Host == "" {
+		return true
+	}
+	if m := req.Method; m != "" && strings.IndexFunc(m, notToken) >= 0 {
+		return true
+	}
+	if !validFields(req.Header) || !validFields(req.Trailer) {
+		return true
+	}
+	if _, ok := next.(*http.Transport); ok {
+		if s := strings.ToLower(req.URL.Scheme); s != "http" && s != "https" {
+			return true
+		}
+	}
+	return false
+}
+
+func notToken(r rune) bool { return !httpguts.IsTokenRune(r) }
+
+// validFields reports whether every name and value of h is one that
+// net/http sends.
+func validFields(h http.Header) bool {
+	for name, values := range h {
+		if !httpguts.ValidHeaderFieldName(name) {
+			return false
+		}
+		for _, v := range values {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // redactURL returns u without userinfo, query and fragment:

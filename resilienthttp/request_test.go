@@ -134,6 +134,9 @@ func TestNothingSent(t *testing.T) {
 	}{
 		{dial, true},
 		{fmt.Errorf("proxyconnect tcp: %w", dial), true},
+		// What net/http returns for a proxy that cannot be reached.
+		{&net.OpError{Op: "proxyconnect", Net: "tcp", Err: dial}, true},
+		{&net.OpError{Op: "proxyconnect", Net: "tcp", Err: read}, false},
 		{dns, true},
 		{&net.OpError{Op: "dial", Err: dns}, true},
 		{read, false},

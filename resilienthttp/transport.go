@@ -3,6 +3,7 @@ package resilienthttp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -256,6 +257,10 @@ func (c *call) send(actx context.Context, fired *bool) error {
 
 	req, ex, stop := c.request(actx, body, orig, spare)
 	resp, err := c.next.RoundTrip(req)
+	if err == nil && resp == nil {
+		// The wrapped transport broke the RoundTripper contract.
+		err = permanent(fmt.Errorf("resilienthttp: %T returned a nil *http.Response and a nil error", c.next))
+	}
 	if err != nil {
 		if stop != nil {
 			stop()
@@ -361,6 +366,14 @@ func (c *call) setBody(r *http.Request, body io.ReadCloser) {
 
 // failed returns the op's error for an attempt that got no response.
 func (c *call) failed(actx context.Context, ex *exchange, err error, replayable bool, fired *bool) error {
+	if refused(c.req, c.next) {
+		// Nothing was sent: the request is at fault, not the host.
+		err = resilience.MarkNeutral(permanent(err))
+		c.mu.Lock()
+		c.lastErr = err
+		c.mu.Unlock()
+		return err
+	}
 	if c.req.Context().Err() == nil {
 		switch {
 		case ex != nil && ex.ctx.kind == deadlineAttempt && ex.ctx.expired():
@@ -401,7 +414,11 @@ func (c *call) received(resp *http.Response, ex *exchange, replayable bool) erro
 		err = resilience.MarkNeutral(permanent(newStatusError(resp)))
 	default:
 		se := newStatusError(resp)
-		if replayable && c.idempotent {
+		if c.t.policy == nil {
+			// Nothing can send it again: the caller gets it as it is.
+			handOver(resp, ex)
+			err = se
+		} else if replayable && c.idempotent {
 			// Another attempt may follow: read the body now, while the
 			// attempt's deadline runs, so that the connection is free
 			// during the backoff wait.

@@ -1,0 +1,208 @@
+package resilienthttp_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/breaker"
+	"github.com/cascadeguard/resilience/resilienthttp"
+)
+
+// TestRefusedRequestsDoNotCountAgainstTheHost: a request that net/http
+// refuses before sending anything (a header with a line break, a scheme it
+// does not speak, a method that is not a token) is the request's fault:
+// it fails at once, is not retried, and does not open the host's breaker,
+// which would cut off a healthy host for everyone.
+func TestRefusedRequestsDoNotCountAgainstTheHost(t *testing.T) {
+	for name, mutate := range map[string]func(*http.Request){
+		"header value":  func(r *http.Request) { r.Header.Set("X-User", "a\r\nInjected: 1") },
+		"header name":   func(r *http.Request) { r.Header["Bad Name"] = []string{"x"} },
+		"trailer value": func(r *http.Request) { r.Trailer = http.Header{"X-T": {"a\nb"}} },
+		"scheme":        func(r *http.Request) { r.URL.Scheme = "ftp" },
+		"method":        func(r *http.Request) { r.Method = "GE T" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := newServer(t, statuses(200))
+			tr := newStandard(t, newHTTPTransport(t), resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 3}))
+			for range 10 {
+				req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+				mutate(req)
+				resp, err := tr.RoundTrip(req)
+				if err == nil {
+					resp.Body.Close()
+					t.Fatalf("a refused request got %d, want an error", resp.StatusCode)
+				}
+				if !resilience.IsNeutral(err) || errors.Is(err, breaker.ErrOpen) {
+					t.Fatalf("refused request: got %v, want a neutral error", err)
+				}
+			}
+			if got := srv.requests.Load(); got != 0 {
+				t.Errorf("server saw %d requests, want 0", got)
+			}
+			resp, err := mustGet(t, tr, srv.URL)
+			if err != nil {
+				t.Fatalf("a valid request to the healthy host: %v", err)
+			}
+			readAll(t, resp)
+			if c := hostPolicy(t, tr, srv).Breaker.Counts(); c.Failures != 0 {
+				t.Errorf("breaker counts %+v, want no failure", c)
+			}
+		})
+	}
+}
+
+// TestNilResponseFromNext: a wrapped transport that returns neither a
+// response nor an error breaks the RoundTripper contract; the transport
+// says so instead of panicking.
+func TestNilResponseFromNext(t *testing.T) {
+	next := roundTripFunc(func(*http.Request) (*http.Response, error) { return nil, nil })
+	for name, tr := range map[string]http.RoundTripper{
+		"NewTransport": resilienthttp.NewTransport(next, retryN(3)),
+		"standard":     newStandard(t, next),
+	} {
+		t.Run(name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", "http://127.0.0.1:1/", nil)
+			resp, err := tr.RoundTrip(req)
+			if resp != nil || err == nil || !strings.Contains(err.Error(), "nil *http.Response") {
+				t.Errorf("got (%v, %v), want an error naming the nil response", resp, err)
+			}
+		})
+	}
+}
+
+// TestFailureBodyNotReadAheadWithoutPolicy: with no policy nothing can send
+// the request again, so a failure response is handed over as it arrives,
+// as a plain http.Transport does, even when its body stalls.
+func TestFailureBodyNotReadAheadWithoutPolicy(t *testing.T) {
+	release := make(chan struct{})
+	srv := newServer(t, func(n int64, w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "first bytes\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	defer close(release)
+	for name, tr := range map[string]http.RoundTripper{
+		"nil policy":         resilienthttp.NewTransport(newHTTPTransport(t), nil),
+		"standard, no retry": newStandard(t, newHTTPTransport(t), resilienthttp.WithoutRetry()),
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Fatalf("got %v, want the 503 (the read ahead waited for the stalled body)", err)
+			}
+			defer resp.Body.Close()
+			line := make([]byte, len("first bytes\n"))
+			if _, err := io.ReadFull(resp.Body, line); err != nil || resp.StatusCode != 503 {
+				t.Errorf("got %d %q (%v), want 503 and the first bytes", resp.StatusCode, line, err)
+			}
+		})
+	}
+}
+
+// TestBufferedBodyGrowsWithItsBytes: the buffer of a replayable body grows
+// with the bytes that arrive, not with the length the client declared: a
+// short body declared huge neither panics nor reserves the declared size.
+func TestBufferedBodyGrowsWithItsBytes(t *testing.T) {
+	srv := newServer(t, statuses(200))
+	tr := resilienthttp.NewTransport(newHTTPTransport(t), retryN(2), resilienthttp.WithMaxBufferedBody(math.MaxInt64))
+	for _, n := range []int64{1 << 50, math.MaxInt64 - 1, 256 << 20} {
+		req, _ := http.NewRequest(http.MethodPut, srv.URL, io.NopCloser(strings.NewReader("short")))
+		req.ContentLength = n
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		resp, err := tr.RoundTrip(req)
+		runtime.ReadMemStats(&after)
+		if err == nil {
+			resp.Body.Close()
+		}
+		if d := after.TotalAlloc - before.TotalAlloc; d > 8<<20 {
+			t.Errorf("a 5-byte body declared as %d bytes: %d MiB allocated, want far less", n, d>>20)
+		}
+	}
+	// A body of the declared length is still replayed, byte for byte.
+	payload := bytes.Repeat([]byte("0123456789"), 20_000) // 200 kB: the buffer grows
+	var mu sync.Mutex
+	var got [][]byte
+	echo := newServer(t, func(n int64, w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, b)
+		mu.Unlock()
+		if n == 1 {
+			w.WriteHeader(503)
+		}
+	})
+	req, _ := http.NewRequest(http.MethodPut, echo.URL, io.NopCloser(bytes.NewReader(payload)))
+	req.ContentLength = int64(len(payload))
+	resp, err := resilienthttp.NewTransport(newHTTPTransport(t), retryN(2)).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || !bytes.Equal(got[0], payload) || !bytes.Equal(got[1], payload) {
+		t.Errorf("server got %d bodies, want 2 identical to the payload", len(got))
+	}
+}
+
+// TestDrainKeepsConnectionAtTheLimit: a chunked failure body of exactly the
+// drain limit is read to its end, so its connection is reused.
+func TestDrainKeepsConnectionAtTheLimit(t *testing.T) {
+	for _, size := range []int{resilienthttp.DefaultMaxDrain - 1, resilienthttp.DefaultMaxDrain} {
+		srv := newServer(t, func(n int64, w http.ResponseWriter, r *http.Request) {
+			if n == 1 {
+				w.WriteHeader(503)
+				w.Write(bytes.Repeat([]byte("x"), size/2))
+				w.(http.Flusher).Flush() // chunked
+				w.Write(bytes.Repeat([]byte("x"), size-size/2))
+				return
+			}
+			io.WriteString(w, "ok")
+		})
+		req, _ := http.NewRequest("GET", srv.URL, nil)
+		resp, err := resilienthttp.NewTransport(newHTTPTransport(t), retryN(2)).RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, resp)
+		if got := srv.conns.Load(); got != 1 {
+			t.Errorf("chunked failure body of %d bytes: server saw %d connections, want 1", size, got)
+		}
+	}
+}
+
+// TestUnreachableProxyPOSTRetried: a POST whose proxy cannot be reached was
+// never sent, so it is retried.
+func TestUnreachableProxyPOSTRetried(t *testing.T) {
+	proxy, _ := url.Parse("http://" + closedAddr(t))
+	base := &http.Transport{Proxy: http.ProxyURL(proxy)}
+	defer base.CloseIdleConnections()
+	rec := &recorder{}
+	tr := resilienthttp.NewTransport(base, resilience.Chain(retryN(3), rec))
+	req, _ := http.NewRequest("POST", "http://127.0.0.1:1/orders", strings.NewReader("{}"))
+	if resp, err := tr.RoundTrip(req); err == nil {
+		resp.Body.Close()
+	}
+	if errs := rec.errors(); len(errs) != 3 {
+		t.Errorf("POST through an unreachable proxy ran %d times (%v), want 3", len(errs), errs)
+	}
+}
