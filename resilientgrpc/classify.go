@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -111,12 +112,48 @@ func (o *options) classify(caller context.Context, err error, md metadata.MD, re
 		return e
 	}
 	c := st.Code()
-	if o.classifier(c) != Failure || c == codes.OK {
+	if o.classifier(c) != Failure || c == codes.OK || localError(c, st.Message()) {
 		e.neutral, e.permanent = true, true
 		return e
 	}
 	e.permanent = !resendable || !o.isRetryable(c) || pb == pushbackStop
 	return e
+}
+
+// localErrors are the beginnings of the messages of the errors that grpc-go
+// raises itself, under codes that otherwise mean a failing server (Internal,
+// ResourceExhausted), for a message it cannot encode, decode or compress, a
+// message over a size limit, or a stream used out of order. They come the
+// same whether the caller's side raised them or the server's side raised
+// them about the caller's message: either way the call is at fault, not the
+// dependency, and sending it again gives the same error. Pinned by
+// TestLocalErrorsOfThisGRPCVersion.
+var localErrors = [...]string{
+	"grpc: error while marshaling",
+	"grpc: error while compressing",
+	"grpc: failed to unmarshal",
+	"grpc: received message larger than max",
+	"grpc: message too large",
+	"grpc: message after decompression larger than max",
+	"grpc: received message after decompression larger than max",
+	"trying to send message larger than max",
+	"SendMsg called after CloseSend",
+	"no codec registered for content-subtype",
+	"grpc: Compressor is not installed",
+}
+
+// localError reports whether a status of code c with message msg is one of
+// grpc-go's own errors about the call (see localErrors).
+func localError(c codes.Code, msg string) bool {
+	if c != codes.Internal && c != codes.ResourceExhausted {
+		return false
+	}
+	for _, p := range localErrors {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // pushbackKey is the trailer with which a gRPC server tells the client how

@@ -48,7 +48,14 @@
 // transaction that lost a race and is retried at a higher level, by the
 // application): the error is marked with [resilience.MarkNeutral]'s mark, so
 // a breaker counts it as neither success nor failure. The caller's own
-// cancellation or deadline is neutral whatever the code.
+// cancellation or deadline is neutral whatever the code. So are the errors
+// grpc-go raises about the call itself under Internal or ResourceExhausted,
+// on either side: a message it cannot marshal, unmarshal or compress, a
+// message over a size limit (grpc.MaxCallRecvMsgSize and the like), a
+// stream used out of order. They are told apart by their message (which
+// the classifier, given only the code, does not see); sending such a call
+// again gives the same error, and ten of them must not open the breaker of
+// a healthy method.
 //
 // Only Unavailable is retried by default: gRPC documents it as the code
 // for which a call may be sent again, and every other code may mean the
@@ -125,7 +132,15 @@
 // instead of expiring the probe and staying half-open. A probe stream with
 // no first message after the breaker's ProbeFailAfter (250 ms) reopens the
 // breaker; its first message, if it comes within the attempt timeout,
-// still closes it.
+// still closes it. [StreamBreaker] gives a breaker of your own the same
+// rule. A stream that receives nothing for long (a watch that sends only
+// changes) cannot show that its dependency is healthy: after an outage,
+// the preset admits such streams one probe at a time, each failed after
+// ProbeFailAfter, until one of them receives a message, so the servers of
+// such streams should send one at once (the current state, say).
+//
+// A stream's Context is the caller's context, ended when the stream ends;
+// a retry does not end it.
 //
 // To hold the policy's permits while the caller uses the stream, the
 // interceptor runs the policy's Do in a goroutine of its own for each

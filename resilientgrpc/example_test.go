@@ -131,6 +131,42 @@ func ExampleStreamClientInterceptor() {
 	// received: 2 in flight after the end: 0
 }
 
+// A breaker of your own for streams: StreamBreaker counts a stream as a
+// success at its first message, so a breaker that lets a probe stream
+// through closes as soon as the stream shows life, however long it lasts.
+func ExampleStreamBreaker() {
+	br, err := breaker.New(breaker.Config{Name: "health", ConsecutiveFailures: 1})
+	if err != nil {
+		panic(err)
+	}
+	conn, stop := startExample(&exampleServer{n: 3},
+		grpc.WithChainStreamInterceptor(resilientgrpc.StreamClientInterceptor(resilientgrpc.StreamBreaker(br))),
+		grpc.WithDisableRetry())
+	defer stop()
+
+	br.SetMode(breaker.ModeForcedOpen) // as if after an outage …
+	br.SetMode(breaker.ModeNormal)     // … now half-open: the next stream is a probe
+	fmt.Println("before the stream:", br.State())
+	watch, err := healthpb.NewHealthClient(conn).Watch(context.Background(), &healthpb.HealthCheckRequest{})
+	if err != nil {
+		panic(err)
+	}
+	if _, err := watch.Recv(); err != nil {
+		panic(err)
+	}
+	fmt.Println("after the first message:", br.State())
+	for {
+		if _, err := watch.Recv(); err == io.EOF {
+			break
+		} else if err != nil {
+			panic(err)
+		}
+	}
+	// Output:
+	// before the stream: half-open
+	// after the first message: closed
+}
+
 // Errors that a policy makes leave the interceptor as status errors: here a
 // breaker forced open.
 func ExampleError() {

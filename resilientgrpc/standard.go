@@ -332,7 +332,7 @@ func (k *KeyPolicy) Do(ctx context.Context, op func(context.Context) error) erro
 		return op(ctx)
 	}
 	if !k.stream || k.Breaker == nil {
-		return preset.StopRetriesIfOpen(k.Breaker, k.chain.Do(ctx, op))
+		return stopRetriesIfOpen(k.Breaker, k.chain.Do(ctx, op))
 	}
 	done, err := k.Breaker.Allow(ctx)
 	if err != nil {
@@ -352,7 +352,20 @@ func (k *KeyPolicy) Do(ctx context.Context, op func(context.Context) error) erro
 	}
 	returned = true
 	done(err) // does nothing if the first message already reported
-	return preset.StopRetriesIfOpen(k.Breaker, err)
+	return stopRetriesIfOpen(k.Breaker, err)
+}
+
+// stopRetriesIfOpen is preset.StopRetriesIfOpen, which for an attempt's
+// error sets its permanence flag rather than wrap it, so that the caller
+// still gets gRPC's own error.
+func stopRetriesIfOpen(br *breaker.Breaker, err error) error {
+	if a, ok := err.(*attemptErr); ok {
+		if preset.LeftOpen(br, err) {
+			a.permanent = true
+		}
+		return a
+	}
+	return preset.StopRetriesIfOpen(br, err)
 }
 
 // firstMessageKey is the context key of the function that reports a
@@ -373,14 +386,36 @@ func (s *Standard) UnaryClientInterceptor() grpc.UnaryClientInterceptor { return
 // StreamClientInterceptor returns the preset's stream interceptor.
 func (s *Standard) StreamClientInterceptor() grpc.StreamClientInterceptor { return s.stream.stream }
 
-// DialOptions returns the dial options that install both interceptors:
+// DialOptions returns the dial options that install both interceptors,
+// and grpc.WithDisableRetry:
 //
 //	conn, err := grpc.NewClient(target, append(std.DialOptions(), creds)...)
+//
+// gRPC's own retries (a service config's retryPolicy) would otherwise run
+// several attempts under each of the preset's, outside its budget, its
+// breaker's count and its per-attempt timeout.
 func (s *Standard) DialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithChainUnaryInterceptor(s.UnaryClientInterceptor()),
 		grpc.WithChainStreamInterceptor(s.StreamClientInterceptor()),
+		grpc.WithDisableRetry(),
 	}
+}
+
+// StreamBreaker returns b as a policy for [StreamClientInterceptor] that
+// learns a stream's outcome as the standard preset's stream breakers do: a
+// stream whose first message arrives is a success then, not when it ends.
+// A plain breaker in a stream policy counts a stream when it ends, so a
+// half-open breaker whose probe is a long, healthy stream (a watch) frees
+// the probe's slot after its ProbeTimeout, ignores the late success and
+// stays half-open, admitting one stream per ProbeTimeout. Put StreamBreaker
+// where the breaker would be in the chain; for unary calls use b itself. A
+// nil b runs streams under no breaker.
+func StreamBreaker(b *breaker.Breaker) resilience.Policy {
+	if b == nil {
+		return resilience.Chain()
+	}
+	return &KeyPolicy{Breaker: b, chain: b, stream: true, name: b.Name()}
 }
 
 // Keys returns the per-key policies of unary calls: a [keyed.Keyed] whose

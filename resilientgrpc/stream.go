@@ -21,8 +21,12 @@ import (
 //		grpc.WithChainStreamInterceptor(resilientgrpc.StreamClientInterceptor(p)))
 //
 // A breaker or bulkhead in p admits the stream when it opens and holds its
-// permit until the stream ends; the stream's outcome is recorded then. The
-// policy's timeouts bound the stream's whole life. Only server-streaming
+// permit until the stream ends; the stream's outcome is recorded then
+// (wrap a breaker in [StreamBreaker] to record a success at the first
+// message instead, which long-lived streams need). The policy's timeouts
+// bound the stream's whole life. If p retries, pass grpc.WithDisableRetry
+// to grpc.NewClient: gRPC's own retries would run under each attempt of
+// p's. Only server-streaming
 // calls are retried, and only until a message has been received. See
 // "Streams" in the package documentation for the details, and for the
 // goroutine that runs p for each stream. A nil p returns an interceptor that
@@ -68,13 +72,15 @@ type stream struct {
 	closed bool // the caller called CloseSend
 
 	mu       sync.Mutex
-	cur      *attempt // the attempt the caller uses; nil until one opened
-	received bool     // a message was delivered to the caller
-	running  bool     // an op runs
-	last     error    // the last op's error
-	done     bool     // the policy returned
-	out      error    // then: what the caller gets (exit of the policy's error)
-	panicked bool     // the policy's goroutine panicked, with panicVal
+	cur      *attempt           // the attempt the caller uses; nil until one opened
+	received bool               // a message or a header was delivered to the caller: no retry may replace it
+	sctx     context.Context    // Context's, made on its first call; nil until then
+	cancel   context.CancelFunc // ends sctx
+	running  bool               // an op runs
+	last     error              // the last op's error
+	done     bool               // the policy returned
+	out      error              // then: what the caller gets (exit of the policy's error)
+	panicked bool               // the policy's goroutine panicked, with panicVal
 	panicVal any
 	changed  chan struct{} // closed, and replaced, when cur or done change
 }
@@ -175,7 +181,11 @@ func (s *stream) publish(err error, panicVal any, panicked bool) {
 	s.done, s.out = true, out
 	s.panicVal, s.panicked = panicVal, panicked
 	s.broadcastLocked()
+	cancel := s.cancel
 	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
 }
 
 // rethrowLocked re-panics, after unlocking s.mu, with the panic of the
@@ -409,6 +419,10 @@ func (s *stream) Header() (metadata.MD, error) {
 		md, err := a.cs.Header()
 		s.mu.Lock()
 		if err == nil && md != nil && !a.retired {
+			// The caller has a's header: a retry would give it the
+			// messages of another attempt under it, so none may follow
+			// (gRPC's own retries stop at the header too).
+			s.received = true
 			s.mu.Unlock()
 			return md, nil
 		}
@@ -432,7 +446,19 @@ func (s *stream) Header() (metadata.MD, error) {
 // Trailer returns the trailer of the current attempt.
 func (s *stream) Trailer() metadata.MD { return s.current().cs.Trailer() }
 
-// Context returns the context of the current attempt's stream.
-func (s *stream) Context() context.Context { return s.current().cs.Context() }
+// Context returns the stream's context: the caller's, ended when the call
+// ends (its last attempt ended, the policy returned), not when a retry
+// replaces an attempt, whose own stream context gRPC ends.
+func (s *stream) Context() context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sctx == nil {
+		s.sctx, s.cancel = context.WithCancel(s.ctx)
+		if s.done {
+			s.cancel()
+		}
+	}
+	return s.sctx
+}
 
 var _ grpc.ClientStream = (*stream)(nil)

@@ -28,6 +28,8 @@ import (
 // classified by status code (see the package documentation) and carries
 // the server's pushback; the interceptor's error is a status error (see
 // [Error]). A nil p returns an interceptor that invokes the call directly.
+// If p retries, pass grpc.WithDisableRetry to grpc.NewClient: gRPC's own
+// retries would run under each attempt of p's, outside its budget.
 //
 // p must not run the op concurrently with itself: the attempts share the
 // caller's reply message.

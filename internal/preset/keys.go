@@ -156,11 +156,18 @@ func (c *Config) NewKeyed(name, option string, factory keyed.Factory) (*keyed.Ke
 // that is not in ModeNormal (a shadow breaker lets the retry through), are
 // returned as they are.
 func StopRetriesIfOpen(br *breaker.Breaker, err error) error {
-	if err == nil || br == nil || errors.Is(err, resilience.ErrRejected) || br.Mode() != breaker.ModeNormal {
-		return err
-	}
-	if br.State() != breaker.StateOpen {
+	if !LeftOpen(br, err) {
 		return err
 	}
 	return retry.Permanent(err)
+}
+
+// LeftOpen reports whether err, the error of a call that br admitted, left
+// br open: what StopRetriesIfOpen marks. An adapter whose errors carry a
+// permanence flag of their own sets it instead of wrapping.
+func LeftOpen(br *breaker.Breaker, err error) bool {
+	if err == nil || br == nil || errors.Is(err, resilience.ErrRejected) || br.Mode() != breaker.ModeNormal {
+		return false
+	}
+	return br.State() == breaker.StateOpen
 }

@@ -1,0 +1,214 @@
+package resilientgrpc_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/cascadeguard/resilience/breaker"
+	"github.com/cascadeguard/resilience/resilientgrpc"
+	"github.com/cascadeguard/resilience/retry"
+)
+
+// TestLocalErrorsAreNeutral: the errors grpc-go raises about the call
+// itself (a message it cannot marshal, a response over the caller's size
+// limit) say nothing about the server: ten of them must not open the
+// breaker of a healthy method, nor be retried.
+func TestLocalErrorsAreNeutral(t *testing.T) {
+	for name, call := range map[string]func(healthpb.HealthClient) error{
+		"marshal": func(c healthpb.HealthClient) error {
+			_, err := c.Check(context.Background(), &healthpb.HealthCheckRequest{Service: "\xff"}) // not UTF-8
+			return err
+		},
+		"recv size": func(c healthpb.HealthClient) error {
+			_, err := c.Check(context.Background(), &healthpb.HealthCheckRequest{}, grpc.MaxCallRecvMsgSize(1))
+			return err
+		},
+		"send size": func(c healthpb.HealthClient) error {
+			_, err := c.Check(context.Background(), &healthpb.HealthCheckRequest{Service: "long enough"}, grpc.MaxCallSendMsgSize(1))
+			return err
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := &healthServer{}
+			std := newStandard(t, resilientgrpc.WithRetryableCodes(codes.Unavailable, codes.Internal, codes.ResourceExhausted))
+			client := healthpb.NewHealthClient(dial(t, serve(t, h, nil), std.DialOptions()...))
+			before := h.checks.Load()
+			for range 10 {
+				err := call(client)
+				if c := status.Code(err); c != codes.Internal && c != codes.ResourceExhausted {
+					t.Fatalf("got %v, want gRPC's own Internal or ResourceExhausted", err)
+				}
+			}
+			sent := h.checks.Load() - before
+			if _, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
+				t.Fatalf("a valid call after 10 bad ones: %v", err)
+			}
+			kp := keyPolicies(t, std.Keys())[checkMethod]
+			if c := kp.Breaker.Counts(); c.Failures != 0 {
+				t.Errorf("breaker counts %+v after 10 bad calls, want no failure", c)
+			}
+			if sent > 10 {
+				t.Errorf("server got %d of the 10 bad calls: they were retried", sent)
+			}
+		})
+	}
+}
+
+// TestHeaderCommitsServerStream: once the caller has an attempt's header,
+// no retry may replace the attempt: the caller would get the messages of
+// another attempt under it.
+func TestHeaderCommitsServerStream(t *testing.T) {
+	h := &healthServer{watch: func(_ *healthpb.HealthCheckRequest, s healthpb.Health_WatchServer, n int32) error {
+		if err := s.SendHeader(metadata.Pairs("attempt", string('0'+rune(n)))); err != nil {
+			return err
+		}
+		if n == 1 {
+			return status.Error(codes.Unavailable, "down after its header")
+		}
+		return s.Send(serving())
+	}}
+	client := unaryClient(t, h, newRetry(t, retry.Config{MaxAttempts: 3}))
+	w, err := client.Watch(context.Background(), watchReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := w.Header()
+	if err != nil || len(md.Get("attempt")) != 1 {
+		t.Fatalf("Header() = %v, %v; want attempt 1's", md, err)
+	}
+	msgs, err := recvAll[healthpb.HealthCheckResponse](w)
+	if status.Code(err) != codes.Unavailable || len(msgs) != 0 || h.watches.Load() != 1 {
+		t.Errorf("after attempt %q's header: %d messages, err %v, %d server streams; want attempt 1's Unavailable and no retry",
+			md.Get("attempt"), len(msgs), err, h.watches.Load())
+	}
+}
+
+// TestStreamContextSurvivesRetry: the stream's context is the call's, not
+// an attempt's: a retry does not end it, the end of the stream does.
+func TestStreamContextSurvivesRetry(t *testing.T) {
+	release := make(chan struct{})
+	h := &healthServer{watch: func(_ *healthpb.HealthCheckRequest, s healthpb.Health_WatchServer, n int32) error {
+		if n == 1 {
+			return status.Error(codes.Unavailable, "down")
+		}
+		if err := s.Send(serving()); err != nil {
+			return err
+		}
+		select {
+		case <-release:
+		case <-s.Context().Done():
+		}
+		return nil
+	}}
+	client := unaryClient(t, h, newRetry(t, retry.Config{MaxAttempts: 3}))
+	w, err := client.Watch(context.Background(), watchReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx := w.Context()
+	if _, err := w.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	if h.watches.Load() != 2 || sctx.Err() != nil {
+		t.Errorf("after a retry (%d server streams), the stream's context: %v, want alive", h.watches.Load(), sctx.Err())
+	}
+	close(release)
+	if _, err := recvAll[healthpb.HealthCheckResponse](w); err == nil {
+		t.Fatal("want the end of the stream")
+	}
+	select {
+	case <-sctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Error("the stream ended, its context did not")
+	}
+}
+
+// TestStandardDisablesGRPCRetries: under the preset, gRPC's own retries (a
+// service config's retryPolicy) do not multiply the preset's attempts.
+func TestStandardDisablesGRPCRetries(t *testing.T) {
+	h := &healthServer{check: fail(codes.Unavailable)}
+	std := newStandard(t, resilientgrpc.WithRetry(retry.Config{MaxAttempts: 2, InitialDelay: retry.NoDelay}), resilientgrpc.WithoutBudget(), resilientgrpc.WithoutBreaker())
+	const config = `{"methodConfig":[{"name":[{"service":"grpc.health.v1.Health"}],
+	  "retryPolicy":{"maxAttempts":3,"initialBackoff":"0.001s","maxBackoff":"0.001s","backoffMultiplier":1,"retryableStatusCodes":["UNAVAILABLE"]}}]}`
+	cc, err := grpc.NewClient(serve(t, h, nil), append(std.DialOptions(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDefaultServiceConfig(config))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	_, err = healthpb.NewHealthClient(cc).Check(context.Background(), &healthpb.HealthCheckRequest{})
+	if got := h.checks.Load(); status.Code(err) != codes.Unavailable || got != 2 {
+		t.Errorf("got %v after %d server calls, want Unavailable after the preset's 2", err, got)
+	}
+}
+
+// TestFailureThatOpensBreakerKeepsGRPCError: a failure whose retry the
+// preset stops because it opened the breaker reaches the caller as gRPC's
+// own error, not wrapped in an *Error.
+func TestFailureThatOpensBreakerKeepsGRPCError(t *testing.T) {
+	h := &healthServer{check: fail(codes.Unavailable)}
+	std := newStandard(t, resilientgrpc.WithBreaker(breaker.Config{ConsecutiveFailures: 1}))
+	client := healthpb.NewHealthClient(dial(t, serve(t, h, nil), std.DialOptions()...))
+	_, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{})
+	var e *resilientgrpc.Error
+	if status.Code(err) != codes.Unavailable || errors.As(err, &e) {
+		t.Errorf("got %T %v, want gRPC's own Unavailable", err, err)
+	}
+	if n := strings.Count(err.Error(), "rpc error:"); n != 1 {
+		t.Errorf("error text %q says %q %d times, want once", err, "rpc error:", n)
+	}
+}
+
+// TestStreamBreakerClosesOnFirstMessage: a plain breaker wrapped in
+// StreamBreaker closes when a probe stream's first message arrives, so
+// long, healthy streams are admitted again after an outage.
+func TestStreamBreakerClosesOnFirstMessage(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	h := &healthServer{watch: func(_ *healthpb.HealthCheckRequest, s healthpb.Health_WatchServer, n int32) error {
+		if n == 1 {
+			return status.Error(codes.Unavailable, "restarting")
+		}
+		if err := s.Send(serving()); err != nil {
+			return err
+		}
+		select { // a long, healthy watch
+		case <-release:
+		case <-s.Context().Done():
+		}
+		return nil
+	}}
+	const openFor = 50 * time.Millisecond
+	br := newBreaker(t, breaker.Config{ConsecutiveFailures: 1, OpenFor: openFor})
+	client := healthpb.NewHealthClient(dial(t, serve(t, h, nil), interceptors(resilientgrpc.StreamBreaker(br))...))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := firstWatchMessage(ctx, client); status.Code(err) != codes.Unavailable {
+		t.Fatalf("first watch: %v, want Unavailable", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for br.State() == breaker.StateOpen && time.Now().Before(deadline) {
+		time.Sleep(openFor / 5) // sleep-ok: a real server; waits out the open period
+	}
+	if err := firstWatchMessage(ctx, client); err != nil {
+		t.Fatalf("probe watch: %v", err)
+	}
+	if got := br.State(); got != breaker.StateClosed {
+		t.Fatalf("breaker %v after the probe's first message, want closed", got)
+	}
+	for i := range 5 {
+		if err := firstWatchMessage(ctx, client); err != nil {
+			t.Errorf("watch %d after the probe: %v, want admitted", i, err)
+		}
+	}
+}
