@@ -48,6 +48,15 @@ func (f PolicyFunc) Do(ctx context.Context, op func(context.Context) error) erro
 // Nil policies are skipped; Chain() with no policies (or only nil ones) runs
 // op directly, once.
 //
+// A typed nil, such as the nil *breaker.Breaker that breaker.New returns
+// with its error, is not a nil Policy: Chain keeps it, without inspecting
+// it, and each call goes to its Do. A nil policy of package breaker,
+// bulkhead, timeout or ratelimit then fails the call, without running op,
+// with an error saying that it was not built with New (and counts as not
+// retained); a nil *retry.Retry runs op once. Any other Policy does whatever
+// its Do does with a nil receiver. Check New's error rather than rely on
+// this.
+//
 // The returned Policy does not allocate per call: each call borrows a
 // preassembled frame of continuations from a pool. This relies on the
 // [Policy] contract that no policy calls op after its Do has returned.

@@ -84,6 +84,7 @@ package breaker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -100,9 +101,12 @@ import (
 // Breaker is a circuit breaker and a [resilience.Policy]. See the package
 // documentation for how it decides.
 //
-// A Breaker is safe for concurrent use. Its zero value is not usable; build
-// one with [New]. A call in the closed state takes no lock to be admitted,
-// and a rejection by an open breaker takes none either; neither allocates.
+// A Breaker is safe for concurrent use. Its zero value is not usable: its
+// Do, Allow and SetMode return an error saying it was not built with [New],
+// without running op, and its other methods report an empty breaker (State
+// StateClosed, zero Counts, an empty Status). A nil *Breaker behaves the
+// same. A call in the closed state takes no lock to be admitted, and a
+// rejection by an open breaker takes none either; neither allocates.
 type Breaker struct {
 	// word packs the generation, the mode and the state (see pack) so that
 	// the closed state admits and the open state rejects without b.mu.
@@ -150,15 +154,21 @@ type ticket struct {
 	record bool   // whether the outcome may count at all
 }
 
-// The layout of Breaker.word: bits 0-1 hold the state, bits 2-3 the mode and
-// the rest the generation. A closed breaker in ModeNormal or ModeShadow has
-// word&fastMask == 0 and admits without a lock.
+// The layout of Breaker.word: bits 0-1 hold the state, bits 2-3 the mode,
+// bit 4 is set by New (builtBit) and the rest hold the generation. A closed
+// breaker in ModeNormal or ModeShadow has word&fastMask == builtBit and
+// admits without a lock; the zero Breaker, whose word is 0, takes the slow
+// path, which refuses it, so the fast path needs no test of its own.
 const (
-	stateBits = 0b0011
+	stateBits = 0b0_0011
 	modeShift = 2
-	genShift  = 4
-	fastMask  = 0b1011 // the state and the high bit of the mode
+	builtBit  = 0b1_0000
+	genShift  = 5
+	fastMask  = 0b1_1011 // the state, the high bit of the mode and builtBit
 )
+
+// errNotBuilt is returned by the methods of a Breaker not built with New.
+var errNotBuilt = errors.New("breaker: Breaker not built with New")
 
 var (
 	_ resilience.Policy        = (*Breaker)(nil)
@@ -199,7 +209,16 @@ func New(cfg Config) (*Breaker, error) {
 }
 
 // Name returns the breaker's name.
-func (b *Breaker) Name() string { return b.cfg.name }
+func (b *Breaker) Name() string {
+	if b == nil {
+		return ""
+	}
+	return b.cfg.name
+}
+
+// built reports whether b was built with New. It reads a field that New
+// always sets (to a positive bucket width): no atomic.
+func (b *Breaker) built() bool { return b != nil && b.cfg.bucket > 0 }
 
 // now returns the monotonic time in nanoseconds since b was made. All the
 // breaker's time goes through time.Now, which testing/synctest fakes.
@@ -208,13 +227,14 @@ func (b *Breaker) now() int64 { return int64(time.Since(b.epoch)) }
 // publish stores the state, mode and generation for the lock-free paths.
 // b.mu must be held.
 func (b *Breaker) publish() {
-	b.word.Store(b.gen<<genShift | uint64(b.mode)<<modeShift | uint64(b.state))
+	b.word.Store(b.gen<<genShift | builtBit | uint64(b.mode)<<modeShift | uint64(b.state))
 }
 
 // Do runs op if the breaker admits the call, and returns op's error; if it
 // does not, Do returns an error matching [ErrOpen] (an [*OpenError]) without
 // running op. A panic in op counts as a failure and goes on. ctx is passed
-// to op unchanged; it must not be nil.
+// to op unchanged; it must not be nil. On a Breaker not built with [New] (a
+// zero or nil one), Do returns an error saying so, without running op.
 func (b *Breaker) Do(ctx context.Context, op func(context.Context) error) error {
 	t, err := b.admit(ctx)
 	if err != nil {
@@ -264,7 +284,8 @@ func elapsed(timed bool, start, end int64) time.Duration {
 // freed after Config.ProbeTimeout.
 //
 // If the breaker rejects the call, Allow returns a nil done and an error
-// matching [ErrOpen].
+// matching [ErrOpen]; on a Breaker not built with [New], a nil done and an
+// error saying so.
 //
 // Allow allocates (the done function); Do does not.
 func (b *Breaker) Allow(ctx context.Context) (done func(err error), err error) {
@@ -294,14 +315,20 @@ func (c *twoStep) done(err error) {
 
 // admit decides whether a call may run. The closed state takes no lock.
 func (b *Breaker) admit(ctx context.Context) (ticket, error) {
+	if b == nil {
+		return ticket{}, errNotBuilt
+	}
 	w := b.word.Load()
-	if w&fastMask == 0 {
+	if w&fastMask == builtBit {
 		return ticket{gen: w >> genShift, record: true}, nil
 	}
 	return b.admitSlow(ctx, w)
 }
 
 func (b *Breaker) admitSlow(ctx context.Context, w uint64) (ticket, error) {
+	if w&builtBit == 0 {
+		return ticket{}, errNotBuilt
+	}
 	mode := Mode(w >> modeShift & 3)
 	switch mode {
 	case ModeDisabled:
@@ -595,6 +622,9 @@ func (b *Breaker) openPeriod() time.Duration {
 // computed state. An open breaker whose time is up becomes half-open when
 // State (or a call) looks at it.
 func (b *Breaker) State() State {
+	if b == nil {
+		return StateClosed
+	}
 	w := b.word.Load()
 	s := State(w & stateBits)
 	if s != StateOpen || Mode(w>>modeShift&3) == ModeForcedOpen || b.now() < b.openUntil.Load() {
@@ -629,6 +659,9 @@ func (b *Breaker) peekState() State {
 
 // Mode returns the breaker's mode.
 func (b *Breaker) Mode() Mode {
+	if b == nil {
+		return ModeNormal
+	}
 	return Mode(b.word.Load() >> modeShift & 3)
 }
 
@@ -636,8 +669,12 @@ func (b *Breaker) Mode() Mode {
 // changes nothing, for an unknown mode. Forcing the breaker open or closed
 // reports the state change to OnStateChange like any other; so does leaving
 // ModeForcedOpen, which goes to half-open. Switching between ModeNormal and
-// ModeShadow keeps the state and the counts.
+// ModeShadow keeps the state and the counts. On a Breaker not built with
+// [New] it returns an error saying so.
 func (b *Breaker) SetMode(m Mode) error {
+	if !b.built() {
+		return errNotBuilt
+	}
 	if !m.valid() {
 		return fmt.Errorf("breaker: Mode %d is unknown", int(m))
 	}
@@ -678,6 +715,9 @@ func forcing(m Mode) bool { return m == ModeForcedOpen || m == ModeDisabled }
 // Counts returns what the breaker has recorded in its current state period
 // (see [Counts]).
 func (b *Breaker) Counts() Counts {
+	if !b.built() {
+		return Counts{}
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.state == StateClosed {
@@ -699,5 +739,8 @@ func (b *Breaker) Counts() Counts {
 // not closed (open, half-open, forced open, or open or half-open in shadow
 // mode).
 func (b *Breaker) Retain() bool {
+	if b == nil {
+		return false
+	}
 	return State(b.word.Load()&stateBits) != StateClosed
 }

@@ -22,6 +22,13 @@ const (
 	DefaultOpenFor = 30 * time.Second
 )
 
+// NoProbeFailAfter, as [Config.ProbeFailAfter], turns the probe rule off.
+// Zero does too when a Config goes to [New] as it is; NoProbeFailAfter also
+// stays off where a zero would be replaced by a default first, as the
+// standard presets of packages resilienthttp and resilientgrpc replace it.
+// It is the longest Duration, which is never shorter than ProbeTimeout.
+const NoProbeFailAfter time.Duration = math.MaxInt64
+
 // maxOverdue is the most overdue probes (see Config.ProbeFailAfter) whose
 // late success a breaker remembers; beyond it the oldest is forgotten. It
 // bounds the breaker's memory whatever the configuration.
@@ -112,7 +119,8 @@ type Config struct {
 	// reaches the half-open breaker (the open period it starts counts from
 	// when the probe went overdue), and time a probe waits inside the
 	// breaker (in a bulkhead's queue) counts. It takes effect only when
-	// shorter than ProbeTimeout. Zero turns it off.
+	// shorter than ProbeTimeout. Zero turns it off, and so does
+	// NoProbeFailAfter, also where a zero would take a default.
 	ProbeFailAfter time.Duration
 
 	// IsFailure classifies a non-nil error: true counts it as a failure,

@@ -76,8 +76,12 @@ func stateAttr(s State) []attribute.KeyValue {
 // state period ([Breaker.Counts]), for [telemetry.StatusHandler]. Like
 // [Breaker.State], it moves an open breaker whose time is up to half-open.
 // The state is read before the counts, so the counts belong to that state
-// unless another change comes between the two reads.
+// unless another change comes between the two reads. A Breaker not built
+// with [New] reports an empty breaker status.
 func (b *Breaker) Status() telemetry.Status {
+	if !b.built() {
+		return telemetry.Status{Kind: string(observe.KindBreaker), Breaker: &telemetry.BreakerStatus{}}
+	}
 	s := b.State()
 	c := b.Counts()
 	st := &telemetry.BreakerStatus{

@@ -13,6 +13,7 @@ package bulkhead
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -58,7 +59,8 @@ type Config struct {
 	// MaxWait is the longest a caller waits in the queue before it is
 	// rejected with ErrFull. Zero means no limit of the bulkhead's own: the
 	// caller waits until a slot frees or its context ends. It must not be
-	// negative, and has no effect when MaxQueue is zero.
+	// negative, and setting it while MaxQueue is zero (no queue to wait in)
+	// is an error.
 	MaxWait time.Duration
 
 	// Telemetry configures the policy's metrics, span events and logs. The
@@ -80,8 +82,10 @@ type Config struct {
 // The slot is released when op returns, also when op panics (the panic then
 // continues up the caller's stack) or calls [runtime.Goexit].
 //
-// A Bulkhead is safe for concurrent use. Its zero value is not usable; build
-// one with [New].
+// A Bulkhead is safe for concurrent use. Its zero value is not usable: its
+// Do returns an error saying it was not built with [New], without running
+// op (not [ErrFull]: it is not overloaded), and its other methods report an
+// empty bulkhead with no slots. A nil *Bulkhead behaves the same.
 type Bulkhead struct {
 	// state holds the number of calls in flight in its low 32 bits and the
 	// number of queued callers in its high 32 bits, so that the uncontended
@@ -131,6 +135,9 @@ type waiter struct {
 	queued     bool // in the list; guarded by Bulkhead.mu
 }
 
+// errNotBuilt is returned by Do on a Bulkhead not built with New.
+var errNotBuilt = errors.New("bulkhead: Bulkhead not built with New")
+
 // New returns a Bulkhead for cfg, or an error naming the bad field.
 func New(cfg Config) (*Bulkhead, error) {
 	switch {
@@ -144,6 +151,8 @@ func New(cfg Config) (*Bulkhead, error) {
 		return nil, fmt.Errorf("bulkhead: MaxQueue %d exceeds the limit %d", cfg.MaxQueue, maxLimit)
 	case cfg.MaxWait < 0:
 		return nil, fmt.Errorf("bulkhead: MaxWait %v must not be negative", cfg.MaxWait)
+	case cfg.MaxWait > 0 && cfg.MaxQueue == 0:
+		return nil, fmt.Errorf("bulkhead: MaxWait %v has no effect with MaxQueue 0 (no caller ever waits): set MaxQueue or leave MaxWait zero", cfg.MaxWait)
 	}
 	b := &Bulkhead{
 		maxConcurrent: uint64(cfg.MaxConcurrent),
@@ -167,28 +176,66 @@ func New(cfg Config) (*Bulkhead, error) {
 	return b, nil
 }
 
+// built reports whether b was built with New. It reads a field that New
+// always sets (to at least 1): no atomic.
+func (b *Bulkhead) built() bool { return b != nil && b.maxConcurrent != 0 }
+
 // Name returns the bulkhead's name.
-func (b *Bulkhead) Name() string { return b.name }
+func (b *Bulkhead) Name() string {
+	if b == nil {
+		return ""
+	}
+	return b.name
+}
 
 // MaxConcurrent returns the most calls that may run at once.
-func (b *Bulkhead) MaxConcurrent() int { return int(b.maxConcurrent) }
+func (b *Bulkhead) MaxConcurrent() int {
+	if b == nil {
+		return 0
+	}
+	return int(b.maxConcurrent)
+}
 
 // MaxQueue returns the most callers that may wait for a slot.
-func (b *Bulkhead) MaxQueue() int { return int(b.maxQueue) }
+func (b *Bulkhead) MaxQueue() int {
+	if b == nil {
+		return 0
+	}
+	return int(b.maxQueue)
+}
 
 // MaxWait returns the longest a caller waits in the queue; zero means until
 // its context ends.
-func (b *Bulkhead) MaxWait() time.Duration { return b.maxWait }
+func (b *Bulkhead) MaxWait() time.Duration {
+	if b == nil {
+		return 0
+	}
+	return b.maxWait
+}
 
 // InFlight returns the number of calls holding a slot now.
-func (b *Bulkhead) InFlight() int { return int(b.state.Load() & inFlightMask) }
+func (b *Bulkhead) InFlight() int {
+	if b == nil {
+		return 0
+	}
+	return int(b.state.Load() & inFlightMask)
+}
 
 // Queued returns the number of callers waiting for a slot now.
-func (b *Bulkhead) Queued() int { return int(b.state.Load() >> 32) }
+func (b *Bulkhead) Queued() int {
+	if b == nil {
+		return 0
+	}
+	return int(b.state.Load() >> 32)
+}
 
 // Status returns a snapshot of the bulkhead's occupancy and limits, for a
-// status page ([telemetry.StatusHandler]).
+// status page ([telemetry.StatusHandler]). A Bulkhead not built with [New]
+// reports an empty bulkhead status.
 func (b *Bulkhead) Status() telemetry.Status {
+	if !b.built() {
+		return telemetry.Status{Kind: string(observe.KindBulkhead), Bulkhead: &telemetry.BulkheadStatus{}}
+	}
 	return telemetry.Status{Kind: string(observe.KindBulkhead), Name: b.name, Key: b.key,
 		Bulkhead: &telemetry.BulkheadStatus{
 			InFlight:      b.InFlight(),
@@ -201,7 +248,7 @@ func (b *Bulkhead) Status() telemetry.Status {
 // Retain reports whether a call holds a slot or waits for one. Per-key
 // caches (package keyed) keep such a bulkhead, so that a new one for the same
 // key cannot let more than MaxConcurrent calls run at once.
-func (b *Bulkhead) Retain() bool { return b.state.Load() != 0 }
+func (b *Bulkhead) Retain() bool { return b != nil && b.state.Load() != 0 }
 
 // Do runs op if a slot is free or frees while the caller waits in the queue,
 // and releases the slot when op returns. It returns op's error, or without
@@ -209,13 +256,18 @@ func (b *Bulkhead) Retain() bool { return b.state.Load() != 0 }
 //   - the context's error if ctx has already ended, or ends while the caller
 //     waits in the queue;
 //   - [ErrFull] if every slot is taken and the queue is full or disabled;
-//   - an error that matches [ErrFull] if MaxWait passes in the queue.
+//   - an error that matches [ErrFull] if MaxWait passes in the queue;
+//   - an error saying so if b was not built with [New] (a zero or nil
+//     Bulkhead).
 //
 // Each call that reaches the bulkhead is recorded once in
 // resilience.calls: by op's outcome when op ran, as rejected when the
 // bulkhead refused it, as neutral when the caller gave up in the queue. A
 // call whose op panics is not recorded.
 func (b *Bulkhead) Do(ctx context.Context, op func(context.Context) error) error {
+	if !b.built() {
+		return errNotBuilt
+	}
 	if err := ctx.Err(); err != nil {
 		return err // never reached the bulkhead: not recorded
 	}

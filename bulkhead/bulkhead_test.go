@@ -550,6 +550,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{bulkhead.Config{MaxQueue: -5}, "MaxQueue", "-5"},
 		{bulkhead.Config{MaxQueue: 1 << 40}, "MaxQueue", "1099511627776"},
 		{bulkhead.Config{MaxQueue: 1, MaxWait: -time.Second}, "MaxWait", "-1s"},
+		// MaxWait without a queue would do nothing: refused, naming both.
+		{bulkhead.Config{MaxWait: time.Second}, "MaxWait 1s", "MaxQueue 0"},
+		{bulkhead.Config{MaxConcurrent: 3, MaxWait: time.Millisecond}, "MaxWait 1ms", "MaxQueue 0"},
 	}
 	for _, tt := range tests {
 		b, err := bulkhead.New(tt.cfg)

@@ -14,6 +14,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -72,8 +73,10 @@ type Config struct {
 // error, and its reservation is given back so that later calls do not pay
 // for it.
 //
-// A Limiter is safe for concurrent use. Its zero value is not usable; build
-// one with [New].
+// A Limiter is safe for concurrent use. Its zero value is not usable: its Do
+// returns an error saying it was not built with [New], without running op,
+// and its other methods report an empty limiter (zero rate, burst and
+// tokens). A nil *Limiter behaves the same.
 type Limiter struct {
 	lim     *rate.Limiter
 	maxWait time.Duration
@@ -87,6 +90,9 @@ var (
 	_ resilience.Retainer      = (*Limiter)(nil)
 	_ telemetry.StatusReporter = (*Limiter)(nil)
 )
+
+// errNotBuilt is returned by Do on a Limiter not built with New.
+var errNotBuilt = errors.New("ratelimit: Limiter not built with New")
 
 // New returns a Limiter for cfg, or an error naming the bad field.
 func New(cfg Config) (*Limiter, error) {
@@ -128,28 +134,60 @@ func oneSecond(r rate.Limit) int {
 	return int(b)
 }
 
+// built reports whether l was built with New, which always sets l.lim.
+func (l *Limiter) built() bool { return l != nil && l.lim != nil }
+
 // Name returns the limiter's name.
-func (l *Limiter) Name() string { return l.name }
+func (l *Limiter) Name() string {
+	if l == nil {
+		return ""
+	}
+	return l.name
+}
 
 // Rate returns the sustained number of calls per second.
-func (l *Limiter) Rate() rate.Limit { return l.lim.Limit() }
+func (l *Limiter) Rate() rate.Limit {
+	if !l.built() {
+		return 0
+	}
+	return l.lim.Limit()
+}
 
 // Burst returns the size of the token bucket.
-func (l *Limiter) Burst() int { return l.lim.Burst() }
+func (l *Limiter) Burst() int {
+	if !l.built() {
+		return 0
+	}
+	return l.lim.Burst()
+}
 
 // MaxWait returns the longest a call over the limit waits for its token.
-func (l *Limiter) MaxWait() time.Duration { return l.maxWait }
+func (l *Limiter) MaxWait() time.Duration {
+	if l == nil {
+		return 0
+	}
+	return l.maxWait
+}
 
 // Tokens returns the number of tokens in the bucket now. It is negative
 // while callers wait for tokens they reserved.
-func (l *Limiter) Tokens() float64 { return l.lim.Tokens() }
+func (l *Limiter) Tokens() float64 {
+	if !l.built() {
+		return 0
+	}
+	return l.lim.Tokens()
+}
 
 // Status returns a snapshot of the limiter's rate, burst and tokens, for a
 // status page ([telemetry.StatusHandler]). An unlimited limiter reports
 // Limit as rate.Inf, which x/time/rate defines as math.MaxFloat64, and
 // Tokens as math.MaxFloat64 too: its bucket is never empty (x/time/rate
 // would report the burst it ignores). Every value is finite, as JSON needs.
+// A Limiter not built with [New] reports an empty rate-limit status.
 func (l *Limiter) Status() telemetry.Status {
+	if !l.built() {
+		return telemetry.Status{Kind: string(observe.KindRateLimit), RateLimit: &telemetry.RateLimitStatus{}}
+	}
 	limit, tokens := l.Rate(), l.Tokens()
 	if limit == rate.Inf {
 		tokens = math.MaxFloat64
@@ -178,19 +216,23 @@ func finite(x float64) float64 {
 // keyed) keep such a limiter, so that a new one for the same key cannot grant
 // a fresh burst.
 func (l *Limiter) Retain() bool {
-	return l.lim.Limit() != rate.Inf && l.lim.Tokens() < float64(l.lim.Burst())
+	return l.built() && l.lim.Limit() != rate.Inf && l.lim.Tokens() < float64(l.lim.Burst())
 }
 
 // Do runs op if the rate limit allows a call now or within MaxWait, and
 // returns op's error. Without running op, it returns the context's error if
 // ctx has already ended or ends while the call waits for its token, and
-// [ErrLimited] if the token would come too late.
+// [ErrLimited] if the token would come too late. On a Limiter not built
+// with [New] (a zero or nil one), it returns an error saying so.
 //
 // Each call that reaches the limiter is recorded once in resilience.calls:
 // by op's outcome when op ran, as rejected when the limiter refused it, as
 // neutral when the caller gave up waiting. A call whose op panics is not
 // recorded.
 func (l *Limiter) Do(ctx context.Context, op func(context.Context) error) error {
+	if !l.built() {
+		return errNotBuilt
+	}
 	if err := ctx.Err(); err != nil {
 		return err // never reached the limiter: not recorded
 	}

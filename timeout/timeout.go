@@ -21,6 +21,7 @@ package timeout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -68,8 +69,12 @@ type Config struct {
 // context runs on past the deadline. op must honour ctx.Done().
 //
 // When the caller's context already has an earlier deadline, Do runs op with
-// the caller's context as it is and makes no timer. A Timeout is safe for
-// concurrent use; its zero value is not usable, build one with [New].
+// the caller's context as it is and makes no timer.
+//
+// A Timeout is safe for concurrent use. Its zero value is not usable: its Do
+// returns an error saying it was not built with [New], without running op
+// (rather than run op with no deadline at all), and its other methods report
+// an empty policy with a zero Duration. A nil *Timeout behaves the same.
 type Timeout struct {
 	name string
 	d    time.Duration
@@ -81,6 +86,9 @@ var (
 	_ resilience.Policy        = (*Timeout)(nil)
 	_ telemetry.StatusReporter = (*Timeout)(nil)
 )
+
+// errNotBuilt is returned by Do on a Timeout not built with New.
+var errNotBuilt = errors.New("timeout: Timeout not built with New")
 
 // New returns a Timeout for cfg, or an error naming the bad field.
 func New(cfg Config) (*Timeout, error) {
@@ -100,10 +108,20 @@ func New(cfg Config) (*Timeout, error) {
 }
 
 // Name returns the policy's name.
-func (t *Timeout) Name() string { return t.name }
+func (t *Timeout) Name() string {
+	if t == nil {
+		return ""
+	}
+	return t.name
+}
 
 // Duration returns the configured duration.
-func (t *Timeout) Duration() time.Duration { return t.d }
+func (t *Timeout) Duration() time.Duration {
+	if t == nil {
+		return 0
+	}
+	return t.d
+}
 
 // Do runs op with a context that ends after the configured duration.
 //
@@ -115,7 +133,14 @@ func (t *Timeout) Duration() time.Duration { return t.d }
 //
 // Telemetry sees the call's outcome through the caller's ctx: a call that
 // the caller's own deadline ended is neutral, not a timeout of this policy.
+//
+// On a Timeout not built with [New] (a zero or nil one), Do returns an error
+// saying so, without running op.
 func (t *Timeout) Do(ctx context.Context, op func(context.Context) error) error {
+	// New always sets a positive duration.
+	if t == nil || t.d <= 0 {
+		return errNotBuilt
+	}
 	s := t.rec.Start(ctx)
 	deadline := time.Now().Add(t.d)
 	if d, ok := ctx.Deadline(); ok && !d.After(deadline) {
@@ -138,8 +163,12 @@ func (t *Timeout) Do(ctx context.Context, op func(context.Context) error) error 
 	return err
 }
 
-// Status reports the configured duration, for [telemetry.StatusHandler].
+// Status reports the configured duration, for [telemetry.StatusHandler]. A
+// nil *Timeout reports an empty timeout status, as the zero Timeout does.
 func (t *Timeout) Status() telemetry.Status {
+	if t == nil {
+		return telemetry.Status{Kind: string(observe.KindTimeout), Timeout: &telemetry.TimeoutStatus{}}
+	}
 	return telemetry.Status{
 		Kind:    string(observe.KindTimeout),
 		Name:    t.name,
