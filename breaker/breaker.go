@@ -736,11 +736,43 @@ func (b *Breaker) Counts() Counts {
 
 // Retain reports whether the breaker holds state that must not be lost by
 // evicting it from a per-key cache ([resilience.Retainer]): true while it is
-// not closed (open, half-open, forced open, or open or half-open in shadow
-// mode).
+// forced open, while it is open and its open period runs, and while it is
+// half-open and awaits a probe (in flight, or overdue and awaited until its
+// ProbeTimeout), in any mode.
+//
+// A half-open breaker that awaits no probe is not retained: its key has not
+// been called since the open period ended. Were it retained until its next
+// call, keys that failed once and were never called again (a million
+// attacker-chosen hosts, say) would fill a per-key cache for good and send
+// every new key to its shared overflow instance. The breaker that replaces
+// it starts closed, and opens again by its trip rules.
 func (b *Breaker) Retain() bool {
 	if b == nil {
 		return false
 	}
-	return State(b.word.Load()&stateBits) != StateClosed
+	w := b.word.Load()
+	switch {
+	case Mode(w>>modeShift&3) == ModeForcedOpen:
+		return true
+	case State(w&stateBits) == StateClosed:
+		return false
+	}
+	now := b.now()
+	if State(w&stateBits) == StateOpen && now < b.openUntil.Load() {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state == StateOpen {
+		// Read again under the lock: retained while its open period runs.
+		return now < b.openUntil.Load()
+	}
+	for _, ps := range [2][]probe{b.inflight, b.overdue} {
+		for _, p := range ps {
+			if now < p.deadline {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -916,11 +916,29 @@ func TestRetain(t *testing.T) {
 		}
 		check(false)
 		tripOpen(t, b)
-		check(true)
+		check(true) // open: its open period runs
 		pastOpen(time.Second)
-		check(true) // half-open, or open until someone looks
+		// Half-open (or open until someone looks) with no probe: its key
+		// has not been called since; a new breaker would do.
+		check(false)
 		wantState(t, b, breaker.StateHalfOpen)
+		check(false)
+		// A probe in flight is awaited: retained until it reports.
+		release := make(chan struct{})
+		probed := make(chan struct{})
+		go func() {
+			_ = b.Do(context.Background(), func(context.Context) error { close(probed); <-release; return nil })
+		}()
+		<-probed
 		check(true)
+		close(release)
+		synctest.Wait()
+		check(false) // closed by the probe
+		// Forced open: the operator's choice is kept, whatever the time.
+		b.SetMode(breaker.ModeForcedOpen)
+		time.Sleep(time.Hour) // sleep-ok: fake time inside a synctest bubble
+		check(true)
+		b.SetMode(breaker.ModeNormal)
 		_ = b.Do(context.Background(), succeed)
 		check(false)
 		// A chain that holds the breaker is retained with it.

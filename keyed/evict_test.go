@@ -2,6 +2,7 @@ package keyed_test
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"slices"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/breaker"
 	"github.com/cascadeguard/resilience/keyed"
 )
 
@@ -290,4 +292,52 @@ func TestEvictionLooksAgainAfterClaimingTheEntry(t *testing.T) {
 			t.Errorf("instance for \"a\" created %d times: the sweep evicted it although it came to need retaining", created["a"])
 		}
 	})
+}
+
+// TestBreakersOfKeysNeverCalledAgainAreEvicted: keys whose breakers opened
+// and which are never called again (attacker-chosen hosts, say) do not hold
+// the table for good: once their open period is over they are evicted like
+// any idle instance, and new keys get instances of their own instead of
+// sharing the overflow one.
+func TestBreakersOfKeysNeverCalledAgainAreEvicted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k := mustNew(t, keyed.Config{MaxKeys: 2, IdleTimeout: time.Minute}, func(string) (resilience.Policy, error) {
+			return breaker.New(breaker.Config{ConsecutiveFailures: 1, OpenFor: time.Second})
+		})
+		fail := func(context.Context) error { return errors.New("boom") }
+		for _, key := range []string{"attacker-1", "attacker-2"} {
+			_ = k.Do(keyed.WithKey(context.Background(), key), fail)
+		}
+		// While their breakers are open, they stay: new keys overflow.
+		if err := k.Do(keyed.WithKey(context.Background(), "early"), func(context.Context) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if st := k.Stats(); st.Overflowed != 1 {
+			t.Errorf("a new key while both breakers are open: Overflowed %d, want 1", st.Overflowed)
+		}
+		time.Sleep(2 * time.Minute) // sleep-ok: fake time inside a synctest bubble
+		for _, key := range []string{"new-a", "new-b"} {
+			if err := k.Do(keyed.WithKey(context.Background(), key), func(context.Context) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := held(k)
+		slices.Sort(got)
+		if want := []string{keyed.OverflowKey, "new-a", "new-b"}; !slices.Equal(got, want) {
+			t.Errorf("held %v, want %v: the two new keys (and the overflow instance)", got, want)
+		}
+		if st := k.Stats(); st.Overflowed != 1 {
+			t.Errorf("Overflowed %d, want no new key sent to the overflow instance", st.Overflowed)
+		}
+	})
+}
+
+func TestNilKeyedReturnsError(t *testing.T) {
+	var k *keyed.Keyed
+	if err := k.Do(context.Background(), func(context.Context) error { return nil }); err == nil || !strings.Contains(err.Error(), "not built with New") {
+		t.Errorf("Do on a nil Keyed: %v, want not built with New", err)
+	}
+	if _, err := k.Policy("a"); err == nil {
+		t.Error("Policy on a nil Keyed: nil error")
+	}
 }

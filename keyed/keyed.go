@@ -252,6 +252,9 @@ func (k *Keyed) Name() string { return k.name }
 // the failure is not remembered, so the next call for the key asks the
 // factory again.
 func (k *Keyed) Do(ctx context.Context, op func(context.Context) error) error {
+	if k == nil {
+		return errNotBuilt
+	}
 	key, _ := ctx.Value(ctxKey{}).(string)
 	return k.doKey(ctx, key, op)
 }
@@ -279,6 +282,9 @@ func (k *Keyed) doKey(ctx context.Context, key string, op func(context.Context) 
 // calls under the key's current instance, creating it if need be. Use
 // [Keyed.Range] to reach the instances themselves.
 func (k *Keyed) Policy(key string) (resilience.Policy, error) {
+	if k == nil {
+		return nil, errNotBuilt
+	}
 	if e := k.lookup(key); e != nil {
 		return e, nil
 	}

@@ -45,7 +45,7 @@ const (
 	// out the hung probe's attempt timeout. The probe is not cancelled: if
 	// it succeeds later, the breaker closes, so a slow but healthy key
 	// is not shut out. WithBreaker(breaker.Config{ProbeFailAfter:
-	// math.MaxInt64}) turns it off (any value at least the breaker's
+	// breaker.NoProbeFailAfter}) turns it off (any value at least the breaker's
 	// ProbeTimeout does, which the preset sets to the attempt timeout).
 	DefaultBreakerProbeFailAfter = 250 * time.Millisecond
 
@@ -375,7 +375,8 @@ type firstMessageKey struct{}
 var errStreamPanicked = errors.New("resilientgrpc: the stream's policy panicked")
 
 // Retain reports whether the key's state must survive eviction: its breaker
-// is not closed, or its bulkhead has calls in flight.
+// is open or awaits a probe ([breaker.Breaker.Retain]), or its bulkhead has
+// calls in flight.
 func (k *KeyPolicy) Retain() bool {
 	return k.Breaker != nil && k.Breaker.Retain() || k.Bulkhead != nil && k.Bulkhead.Retain()
 }
@@ -500,7 +501,7 @@ func WithoutBudget() StandardOption {
 //     calls; setting any of the three sets the rules to exactly those set
 //     (ConsecutiveFailures alone turns the ratio rule off);
 //   - Window: [DefaultBreakerWindow]; OpenFor: [DefaultBreakerOpenFor];
-//   - ProbeFailAfter: [DefaultBreakerProbeFailAfter] (math.MaxInt64 turns
+//   - ProbeFailAfter: [DefaultBreakerProbeFailAfter] ([breaker.NoProbeFailAfter] turns
 //     the rule off); ProbeTimeout: the attempt timeout (the overall one
 //     without it) when that is longer than OpenFor (for streams, only
 //     while ProbeFailAfter is on);

@@ -45,7 +45,7 @@ const (
 	// out the hung probe's attempt timeout. The probe is not cancelled: if
 	// it succeeds later, the breaker closes, so a slow but healthy host
 	// is not shut out. WithBreaker(breaker.Config{ProbeFailAfter:
-	// math.MaxInt64}) turns it off (any value at least the breaker's
+	// breaker.NoProbeFailAfter}) turns it off (any value at least the breaker's
 	// ProbeTimeout does, which the preset sets to the attempt timeout).
 	DefaultBreakerProbeFailAfter = 250 * time.Millisecond
 
@@ -306,8 +306,8 @@ func (h *HostPolicy) Do(ctx context.Context, op func(context.Context) error) err
 }
 
 // Retain reports whether the host's state must survive eviction from
-// [Transport.Hosts]: its breaker is not closed, or its bulkhead has calls in
-// flight.
+// [Transport.Hosts]: its breaker is open or awaits a probe
+// ([breaker.Breaker.Retain]), or its bulkhead has calls in flight.
 func (h *HostPolicy) Retain() bool {
 	return h.Breaker != nil && h.Breaker.Retain() || h.Bulkhead != nil && h.Bulkhead.Retain()
 }
@@ -449,7 +449,7 @@ func WithoutBudget() StandardOption {
 //     calls; setting any of the three sets the rules to exactly those set
 //     (ConsecutiveFailures alone turns the ratio rule off);
 //   - Window: [DefaultBreakerWindow]; OpenFor: [DefaultBreakerOpenFor];
-//   - ProbeFailAfter: [DefaultBreakerProbeFailAfter] (math.MaxInt64 turns
+//   - ProbeFailAfter: [DefaultBreakerProbeFailAfter] ([breaker.NoProbeFailAfter] turns
 //     the rule off); ProbeTimeout: the attempt timeout (the overall one
 //     without it) when that is longer than OpenFor;
 //   - Name: "resilienthttp"; Telemetry.Key: the host.
