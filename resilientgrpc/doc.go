@@ -91,7 +91,7 @@
 //	timeout.ErrTimeout                              DeadlineExceeded
 //	the caller's context ended                      Canceled or DeadlineExceeded
 //	retries gave up (retry.Error)                   the last attempt's status
-//	ErrNoStream                                     Internal
+//	ErrNoStream, ErrNoCall                          Internal
 //	anything else                                   Unknown
 //
 // A grpc.OnFinish call option is called once per call with the

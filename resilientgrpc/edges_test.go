@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/cascadeguard/resilience"
 	"github.com/cascadeguard/resilience/breaker"
 	"github.com/cascadeguard/resilience/resilientgrpc"
 	"github.com/cascadeguard/resilience/retry"
@@ -210,5 +212,34 @@ func TestStreamBreakerClosesOnFirstMessage(t *testing.T) {
 		if err := firstWatchMessage(ctx, client); err != nil {
 			t.Errorf("watch %d after the probe: %v, want admitted", i, err)
 		}
+	}
+}
+
+// TestUnaryPolicyThatSkipsTheCall: a policy that returns nil without
+// running the call leaves the reply empty: the caller gets ErrNoCall, not
+// an empty answer that looks like the server's.
+func TestUnaryPolicyThatSkipsTheCall(t *testing.T) {
+	h := &healthServer{}
+	var n atomic.Int32
+	// Skips the first call, runs the second, skips the third: the pooled
+	// call must not remember that an earlier one ran.
+	p := resilience.PolicyFunc(func(ctx context.Context, op func(context.Context) error) error {
+		if n.Add(1) == 2 {
+			return op(ctx)
+		}
+		return nil
+	})
+	client := unaryClient(t, h, p)
+	for i, wantRun := range []bool{false, true, false} {
+		_, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{})
+		switch {
+		case wantRun && err != nil:
+			t.Errorf("call %d, which the policy runs: %v", i+1, err)
+		case !wantRun && (status.Code(err) != codes.Internal || !errors.Is(err, resilientgrpc.ErrNoCall)):
+			t.Errorf("call %d, which the policy skips: %v, want Internal matching ErrNoCall", i+1, err)
+		}
+	}
+	if got := h.checks.Load(); got != 1 {
+		t.Errorf("server got %d calls, want 1", got)
 	}
 }

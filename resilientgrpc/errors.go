@@ -21,6 +21,11 @@ import (
 // code is Internal.
 var ErrNoStream = errors.New("resilientgrpc: the policy returned without opening the stream")
 
+// ErrNoCall is matched, under [errors.Is], by the error of a unary
+// interceptor whose policy returned nil without running the call: the
+// caller's reply was never filled in. Its status code is Internal.
+var ErrNoCall = errors.New("resilientgrpc: the policy returned without running the call")
+
 // Error is the error an interceptor returns when the policy's error is not
 // the gRPC status error of the call itself: a rejection by a policy, a
 // timeout, retries that gave up. It is a status error — status.Code and
@@ -104,7 +109,7 @@ func statusOf(caller context.Context, err error) *status.Status {
 		c = codes.DeadlineExceeded
 	case caller.Err() != nil:
 		c = status.FromContextError(caller.Err()).Code()
-	case errors.Is(err, ErrNoStream):
+	case errors.Is(err, ErrNoStream), errors.Is(err, ErrNoCall):
 		c = codes.Internal
 	default:
 		if a := lastAttempt(err); a != nil {

@@ -111,6 +111,7 @@ type unaryCall struct {
 	keyedAttempt func(context.Context) error // bound to runKeyed
 	overall      lazyDeadline                // the preset's overall deadline
 	start        time.Time                   // when the call started, for its first attempt (see startIsAttempt)
+	ran          bool                        // an attempt ran
 }
 
 func (ic *interceptor) newCall() *unaryCall {
@@ -134,6 +135,10 @@ func (ic *interceptor) unary(ctx context.Context, method string, req, reply any,
 	}
 	if err == nil {
 		err = c.policyDo(pctx)
+		if err == nil && !c.ran {
+			// The reply was never filled in: an empty one is no answer.
+			err = ErrNoCall
+		}
 	}
 	err = exit(ctx, err)
 	for _, f := range c.onFinish {
@@ -144,6 +149,7 @@ func (ic *interceptor) unary(ctx context.Context, method string, req, reply any,
 	clear(c.opts)
 	clear(c.onFinish)
 	c.ctx, c.pctx, c.req, c.reply, c.cc, c.invoker, c.keyed, c.md = nil, nil, nil, nil, nil, nil, nil, nil
+	c.ran = false
 	ic.calls.Put(c)
 	return err
 }
@@ -225,6 +231,7 @@ func (c *unaryCall) runKeyed(ctx context.Context) error {
 // run is one attempt, under the preset's per-attempt timeout if there is
 // one.
 func (c *unaryCall) run(actx context.Context) error {
+	c.ran = true
 	lazy := actx == context.Context(&c.overall)
 	if c.ic.attempt <= 0 && !lazy {
 		return c.invokeOnce(actx)
