@@ -199,7 +199,7 @@ func New(cfg Config) (*Breaker, error) {
 	}
 	b.publish()
 	b.rec = observe.NewRecorder(observe.KindBreaker, s.name, cfg.Telemetry)
-	b.key = observe.SanitizeKey(cfg.Telemetry.Key)
+	b.key = observe.StoredKey(cfg.Telemetry.Key)
 	// The gauge reports what State would, without State's side effect: see
 	// peekState. The closure and the recorder form a cycle with b that the
 	// garbage collector frees as a whole; the meter holds the recorder only

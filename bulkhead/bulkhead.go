@@ -167,7 +167,7 @@ func New(cfg Config) (*Bulkhead, error) {
 		b.name = "bulkhead"
 	}
 	b.rec = observe.NewRecorder(observe.KindBulkhead, b.name, cfg.Telemetry)
-	b.key = observe.SanitizeKey(cfg.Telemetry.Key)
+	b.key = observe.StoredKey(cfg.Telemetry.Key)
 	// In flight and queued are read at collection: no per-call gauge updates.
 	b.rec.ObserveLoad(
 		func() int64 { return int64(b.InFlight()) },

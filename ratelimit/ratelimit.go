@@ -116,7 +116,7 @@ func New(cfg Config) (*Limiter, error) {
 		lim:     rate.NewLimiter(cfg.Rate, burst),
 		maxWait: cfg.MaxWait,
 		name:    name,
-		key:     observe.SanitizeKey(cfg.Telemetry.Key),
+		key:     observe.StoredKey(cfg.Telemetry.Key),
 		rec:     observe.NewRecorder(observe.KindRateLimit, name, cfg.Telemetry),
 	}, nil
 }

@@ -275,7 +275,7 @@ func keyFactory(perKey preset.PerKey, r *retry.Retry, stream bool) keyed.Factory
 		if err != nil {
 			return nil, err
 		}
-		return &KeyPolicy{Breaker: br, Bulkhead: bh, Budget: budget, chain: chain, retry: r, stream: stream, name: perKey.Name, key: observe.SanitizeKey(key)}, nil
+		return &KeyPolicy{Breaker: br, Bulkhead: bh, Budget: budget, chain: chain, retry: r, stream: stream, name: perKey.Name, key: observe.StoredKey(key)}, nil
 	}
 }
 

@@ -254,7 +254,7 @@ func hostFactory(perKey preset.PerKey, r *retry.Retry) keyed.Factory {
 		if err != nil {
 			return nil, err
 		}
-		return &HostPolicy{Breaker: br, Bulkhead: bh, Budget: budget, chain: chain, retry: r, name: standardName, key: observe.SanitizeKey(host)}, nil
+		return &HostPolicy{Breaker: br, Bulkhead: bh, Budget: budget, chain: chain, retry: r, name: standardName, key: observe.StoredKey(host)}, nil
 	}
 }
 

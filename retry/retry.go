@@ -250,7 +250,7 @@ func New(cfg Config) (*Retry, error) {
 		Clock:               backoff.SystemClock,
 	}
 	r.rec = observe.NewRecorder(observe.KindRetry, r.name, cfg.Telemetry)
-	r.key = observe.SanitizeKey(cfg.Telemetry.Key)
+	r.key = observe.StoredKey(cfg.Telemetry.Key)
 	return r, nil
 }
 

@@ -108,22 +108,43 @@ func wantsHTML(req *http.Request) (bool, error) {
 type row struct {
 	Name, Kind, Policy, Key, State, Details string
 	StateClass                              string // the bare breaker state, for styling
-	Instance                                bool
+	Instance                                bool   // a row below the entry's own
+	Deep                                    string // "d2" or "d3" for rows further down, for indenting
 }
 
+// maxDepth bounds how far down the instances of instances the page goes:
+// a transport's hosts' breakers are at depth 2.
+const maxDepth = 6
+
+// rows returns the table's rows: each entry's status, then its instances,
+// their instances and so on, each under the row it belongs to (a
+// transport, then its keyed set of hosts, then each host's chain, then
+// the host's breaker and bulkhead).
 func rows(entries []Entry) []row {
 	var out []row
-	for _, e := range entries {
-		out = append(out, statusRow(e.Name, e.Status, false))
-		for _, in := range e.Status.Instances {
-			out = append(out, statusRow(e.Name, in, true))
+	var walk func(name string, s Status, depth int)
+	walk = func(name string, s Status, depth int) {
+		out = append(out, statusRow(name, s, depth))
+		if depth < maxDepth {
+			for _, in := range s.Instances {
+				walk(name, in, depth+1)
+			}
 		}
+	}
+	for _, e := range entries {
+		walk(e.Name, e.Status, 0)
 	}
 	return out
 }
 
-func statusRow(name string, s Status, instance bool) row {
-	r := row{Name: name, Kind: s.Kind, Policy: s.Name, Key: s.Key, Instance: instance}
+func statusRow(name string, s Status, depth int) row {
+	r := row{Name: name, Kind: s.Kind, Policy: s.Name, Key: s.Key, Instance: depth > 0}
+	switch {
+	case depth == 2:
+		r.Deep = "d2"
+	case depth > 2:
+		r.Deep = "d3"
+	}
 	var d []string
 	if b := s.Breaker; b != nil {
 		r.State, r.StateClass = b.State, b.State
@@ -172,13 +193,15 @@ body{font:14px system-ui,sans-serif;margin:1.5em}
 table{border-collapse:collapse}
 th,td{text-align:left;padding:.3em .8em;border-bottom:1px solid #ddd}
 tr.instance td:first-child{padding-left:2em;color:#777}
+tr.d2 td:first-child{padding-left:4em}
+tr.d3 td:first-child{padding-left:6em}
 .open,.half_open{font-weight:bold}
 .open{color:#b00}
 </style></head><body>
 <h1>resilience status</h1>
 {{with rows .Policies}}<table>
 <tr><th>name</th><th>kind</th><th>policy</th><th>key</th><th>state</th><th>details</th></tr>
-{{range .}}<tr{{if .Instance}} class="instance"{{end}}><td>{{.Name}}</td><td>{{.Kind}}</td><td>{{.Policy}}</td><td>{{.Key}}</td><td class="{{.StateClass}}">{{.State}}</td><td>{{.Details}}</td></tr>
+{{range .}}<tr{{if .Instance}} class="instance{{if .Deep}} {{.Deep}}{{end}}"{{end}}><td>{{.Name}}</td><td>{{.Kind}}</td><td>{{.Policy}}</td><td>{{.Key}}</td><td class="{{.StateClass}}">{{.State}}</td><td>{{.Details}}</td></tr>
 {{end}}</table>{{else}}<p>No policies registered.</p>{{end}}
 </body></html>
 `))

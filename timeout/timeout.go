@@ -103,7 +103,7 @@ func New(cfg Config) (*Timeout, error) {
 		name: name,
 		d:    cfg.Duration,
 		rec:  observe.NewRecorder(observe.KindTimeout, name, cfg.Telemetry),
-		key:  observe.SanitizeKey(cfg.Telemetry.Key),
+		key:  observe.StoredKey(cfg.Telemetry.Key),
 	}, nil
 }
 

@@ -80,8 +80,8 @@ func run() error {
 	resp, err = client.Do(req)
 	show("POST /orders with Idempotency-Key", resp, err, inventoryHits)
 
-	// The pricing breaker opens once 20 calls in its window have failed
-	// (the default); every request makes up to 3 attempts.
+	// The pricing breaker opens after 10 failures in a row (the default);
+	// every request makes up to 3 attempts.
 	for i := 1; i <= 8; i++ {
 		resp, err = client.Get(pricing.URL + "/prices/42")
 		show(fmt.Sprintf("GET pricing /prices/42 (#%d)", i), resp, err, pricingHits)

@@ -1,6 +1,7 @@
 // Command quickstart shows the core of the library in a few lines: a chain of
-// policies around a call to a dependency that hangs. The overall deadline
-// ends the call on time and the error says which policy ended it.
+// policies around a call to a dependency that hangs. The per-attempt
+// deadline, the earlier of the two, ends the call on time, and the error
+// says which policy ended it.
 package main
 
 import (

@@ -46,5 +46,15 @@ func FuzzSanitizeKey(f *testing.F) {
 		if withQuery := SanitizeKey(base + "?token=" + secret); strings.Contains(withQuery, secret) {
 			t.Fatalf("SanitizeKey(%q) = %q keeps the query's %q", base+"?token="+secret, withQuery, secret)
 		}
+		// Nor does a password, whatever it holds but the '/' and '@' that
+		// end user information ('?' and '#' included).
+		if strings.ContainsAny(secret, "/") || strings.ContainsAny(base, "/?#@") {
+			return
+		}
+		for _, in := range []string{"u:" + secret + "?#@" + base, "https://u:" + secret + "#?@" + base + "/"} {
+			if got := SanitizeKey(in); strings.Contains(got, secret) {
+				t.Fatalf("SanitizeKey(%q) = %q keeps the password %q", in, got, secret)
+			}
+		}
 	})
 }

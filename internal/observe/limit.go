@@ -31,8 +31,16 @@ const Overflow = "_other"
 // gone; the memory this takes is bounded by the same limits.
 type limiter struct {
 	mu    sync.Mutex
-	names map[string]map[string]struct{} // admitted name → its admitted keys
+	names map[string]*admitted // by admitted name
 	keys  int
+}
+
+// admitted is one admitted name and its admitted keys. The strings are
+// copies made on admission: a name or key cut out of a larger string (a
+// host out of a URL) must not keep that string alive for the process's life.
+type admitted struct {
+	name string
+	keys map[string]string // a key → its copy
 }
 
 // defaultLimiter serves every recorder in the process.
@@ -42,7 +50,7 @@ var defaultLimiter = new(limiter)
 // sanitized, then replaced by Overflow when past a bound. An empty key stays
 // empty (the policy is not keyed).
 func (l *limiter) admit(name, key string) (string, string) {
-	name = SanitizeKey(name)
+	name = clean(SanitizeKey(name), MaxNameLen)
 	if key != "" {
 		key = SanitizeKey(key)
 		if key == "" {
@@ -52,45 +60,63 @@ func (l *limiter) admit(name, key string) (string, string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.names == nil {
-		l.names = make(map[string]map[string]struct{})
+		l.names = make(map[string]*admitted)
 	}
-	keys, ok := l.names[name]
+	a, ok := l.names[name]
 	if !ok {
 		if len(l.names) >= MaxNames {
 			name = Overflow
-			keys = l.names[name]
+			a = l.names[name]
 		}
-		if keys == nil {
-			keys = make(map[string]struct{})
-			l.names[name] = keys
+		if a == nil {
+			a = &admitted{name: strings.Clone(name), keys: make(map[string]string)}
+			l.names[a.name] = a
 		}
 	}
 	if key == "" {
-		return name, ""
+		return a.name, ""
 	}
-	if _, ok := keys[key]; ok {
-		return name, key
+	if k, ok := a.keys[key]; ok {
+		return a.name, k
 	}
-	if len(keys) >= MaxKeysPerName || l.keys >= MaxKeys {
-		return name, Overflow
+	if len(a.keys) >= MaxKeysPerName || l.keys >= MaxKeys {
+		return a.name, Overflow
 	}
-	keys[key] = struct{}{}
+	k := strings.Clone(key)
+	a.keys[k] = k
 	l.keys++
-	return name, key
+	return a.name, k
 }
 
+// StoredKey is [SanitizeKey] for a key that a policy keeps for its life
+// (for its status): a copy, so that it does not keep alive the larger
+// string it may have been cut from.
+func StoredKey(s string) string { return strings.Clone(SanitizeKey(s)) }
+
 // SanitizeKey returns s reduced to what may appear in an attribute, a log
-// field or a status page: a URL becomes its host (see [HTTPKey]); anything
-// from a '?' or '#' on (a query or fragment) is cut; anything up to the last
-// '@' (user information) is cut; control characters and invalid UTF-8
-// become '_'; the result is trimmed and truncated to [MaxKeyLen] bytes.
-// Policy names go through it too.
+// field or a status page: user information (anything up to the last '@'
+// before the first '/' after the scheme, if any) is cut first, since a
+// password may hold any character; a URL becomes its host (see [HTTPKey]);
+// anything from a '?' or '#' on (a query or fragment) is cut; anything up to
+// a remaining '@' is cut; control characters and invalid UTF-8 become '_';
+// the result is trimmed and truncated to [MaxKeyLen] bytes. Policy names go
+// through it too. Its time is linear in len(s).
 //
 // A gRPC method such as "/pkg.Service/Method" passes unchanged.
 func SanitizeKey(s string) string {
+	s = cutUserinfo(s)
 	// Every scheme separator goes, so that the result has none left and
-	// sanitizing it again changes nothing ("://://" once left "://").
-	for i := strings.Index(s, "://"); i >= 0; i = strings.Index(s, "://") {
+	// sanitizing it again changes nothing ("://://" once left "://"). A
+	// few parses at most: one per separator would be quadratic.
+	for tries := 0; ; tries++ {
+		i := strings.Index(s, "://")
+		if i < 0 {
+			break
+		}
+		if tries == 3 {
+			s = s[strings.LastIndex(s, "://")+len("://"):]
+			break
+		}
 		if u, err := url.Parse(s); err == nil && u.Host != "" {
 			return clean(HTTPKey(u), MaxKeyLen)
 		}
@@ -103,6 +129,25 @@ func SanitizeKey(s string) string {
 		s = s[i+1:]
 	}
 	return clean(s, MaxKeyLen)
+}
+
+// cutUserinfo removes the user information of s: what lies up to the last
+// '@' of its authority, which runs from after the first "://" (or from the
+// start) to the next '/'. It looks no further than '/': an '@' in a path or
+// a query ("?email=a@b") is not user information.
+func cutUserinfo(s string) string {
+	start := 0
+	if i := strings.Index(s, "://"); i >= 0 {
+		start = i + len("://")
+	}
+	end := len(s)
+	if j := strings.IndexByte(s[start:], '/'); j >= 0 {
+		end = start + j
+	}
+	if at := strings.LastIndexByte(s[start:end], '@'); at >= 0 {
+		return s[:start] + s[start+at+1:]
+	}
+	return s
 }
 
 // clean replaces control characters and invalid UTF-8 with '_', trims

@@ -273,7 +273,11 @@ func (r *Recorder) refresh(ctx context.Context) bool {
 	// still turns the recorder on (watchGlobal).
 	on := r.calls.Enabled(ctx)
 	if !on && !r.isGlobal {
-		on = r.duration.Enabled(ctx)
+		// An explicit provider's Views may drop any instrument: the
+		// recorder is live if any of its own is kept.
+		on = r.duration.Enabled(ctx) || r.wait.Enabled(ctx) || r.retries.Enabled(ctx) ||
+			r.retryDelay.Enabled(ctx) || r.budgetRejections.Enabled(ctx) ||
+			r.transitions.Enabled(ctx) || r.shadowRejections.Enabled(ctx)
 	}
 	if on {
 		r.live.Store(true)
