@@ -84,7 +84,6 @@ package breaker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -94,6 +93,7 @@ import (
 	"time"
 
 	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/internal/notbuilt"
 	"github.com/cascadeguard/resilience/internal/observe"
 	"github.com/cascadeguard/resilience/telemetry"
 )
@@ -168,7 +168,7 @@ const (
 )
 
 // errNotBuilt is returned by the methods of a Breaker not built with New.
-var errNotBuilt = errors.New("breaker: Breaker not built with New")
+var errNotBuilt error = notbuilt.New("breaker: Breaker not built with New")
 
 var (
 	_ resilience.Policy        = (*Breaker)(nil)
@@ -257,10 +257,13 @@ func (b *Breaker) Do(ctx context.Context, op func(context.Context) error) error 
 		}
 	}()
 	err = op(ctx)
-	returned = true
 	end := b.now()
 	d := elapsed(timed, start, end)
-	b.complete(ctx, t, b.classify(ctx, err, d, true), end, d)
+	// Classified before returned is set: a panic in Config.IsFailure
+	// counts as a failure too, and frees a probe's slot.
+	o := b.classify(ctx, err, d, true)
+	returned = true
+	b.complete(ctx, t, o, end, d)
 	return err
 }
 
@@ -310,7 +313,16 @@ func (c *twoStep) done(err error) {
 		return
 	}
 	end := c.b.now()
-	c.b.complete(c.ctx, c.t, c.b.classify(c.ctx, err, 0, false), end, time.Duration(end-c.start))
+	completed := false
+	defer func() {
+		if !completed {
+			// Config.IsFailure panicked: a failure, as in Do.
+			c.b.complete(c.ctx, c.t, outcomeFailure, end, time.Duration(end-c.start))
+		}
+	}()
+	o := c.b.classify(c.ctx, err, 0, false)
+	completed = true
+	c.b.complete(c.ctx, c.t, o, end, time.Duration(end-c.start))
 }
 
 // admit decides whether a call may run. The closed state takes no lock.
@@ -361,12 +373,31 @@ func (b *Breaker) admitSlow(ctx context.Context, w uint64) (ticket, error) {
 	flush := b.mustFlush()
 	b.mu.Unlock()
 	if flush {
-		b.flush()
+		b.flushAdmitted(ctx, t)
 	}
 	if refused != StateClosed {
 		return b.refuse(ctx, mode, refused)
 	}
 	return t, nil
+}
+
+// flushAdmitted runs the pending hooks for a call that admission gave
+// ticket t. If a hook panics, the call never runs: its probe slot, if it
+// took one, is given back (the outcome neutral) before the panic goes on,
+// so that the breaker does not wait out ProbeTimeout for it.
+func (b *Breaker) flushAdmitted(ctx context.Context, t ticket) {
+	if t.probe == 0 {
+		b.flush()
+		return
+	}
+	flushed := false
+	defer func() {
+		if !flushed {
+			b.complete(ctx, t, outcomeNeutral, b.now(), 0)
+		}
+	}()
+	b.flush()
+	flushed = true
 }
 
 // refuse rejects a call in state s, or in ModeShadow lets it run without
@@ -564,7 +595,7 @@ func (b *Breaker) tripped() bool {
 	}
 	if b.cfg.ratio > 0 {
 		calls := b.win.total.successes + b.win.total.failures
-		return calls >= b.cfg.minCalls && float64(b.win.total.failures) >= b.cfg.ratio*float64(calls)
+		return calls >= uint64(b.cfg.minCalls) && float64(b.win.total.failures) >= b.cfg.ratio*float64(calls)
 	}
 	return false
 }
@@ -725,11 +756,11 @@ func (b *Breaker) Counts() Counts {
 	}
 	t := b.win.total
 	return Counts{
-		Requests:            t.successes + t.failures + t.neutral,
-		Successes:           t.successes,
-		Failures:            t.failures,
-		SlowCalls:           t.slow,
-		Neutral:             t.neutral,
+		Requests:            sat32(t.successes + t.failures + t.neutral),
+		Successes:           sat32(t.successes),
+		Failures:            sat32(t.failures),
+		SlowCalls:           sat32(t.slow),
+		Neutral:             sat32(t.neutral),
 		ConsecutiveFailures: b.consecutive,
 	}
 }

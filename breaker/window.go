@@ -5,9 +5,19 @@ import "math"
 // windowBuckets is the number of buckets in the rolling window.
 const windowBuckets = 10
 
-// tally counts outcomes.
+// tally counts outcomes. The counts are 64-bit: a window has no length
+// limit, and 2^32 calls fit in a day at 50,000 a second; Counts saturates
+// them to its uint32 fields.
 type tally struct {
-	successes, failures, slow, neutral uint32
+	successes, failures, slow, neutral uint64
+}
+
+// sat32 returns n, or math.MaxUint32 when n is larger.
+func sat32(n uint64) uint32 {
+	if n > math.MaxUint32 {
+		return math.MaxUint32
+	}
+	return uint32(n)
 }
 
 func (t *tally) add(o outcome) {

@@ -13,7 +13,6 @@ package bulkhead
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/internal/notbuilt"
 	"github.com/cascadeguard/resilience/internal/observe"
 	"github.com/cascadeguard/resilience/telemetry"
 )
@@ -136,7 +136,7 @@ type waiter struct {
 }
 
 // errNotBuilt is returned by Do on a Bulkhead not built with New.
-var errNotBuilt = errors.New("bulkhead: Bulkhead not built with New")
+var errNotBuilt error = notbuilt.New("bulkhead: Bulkhead not built with New")
 
 // New returns a Bulkhead for cfg, or an error naming the bad field.
 func New(cfg Config) (*Bulkhead, error) {

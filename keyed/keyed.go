@@ -70,6 +70,7 @@ import (
 	"time"
 
 	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/internal/notbuilt"
 	"github.com/cascadeguard/resilience/telemetry"
 )
 
@@ -91,7 +92,7 @@ const OverflowKey = "_other"
 // returns a nil Policy and a nil error.
 var ErrNilPolicy = errors.New("keyed: factory returned a nil Policy")
 
-var errNotBuilt = errors.New("keyed: Keyed not built with New")
+var errNotBuilt error = notbuilt.New("keyed: Keyed not built with New")
 
 // Config configures a [Keyed]. The zero value is a usable configuration with
 // the documented defaults. Config is a plain value: copy it freely.

@@ -14,7 +14,6 @@ package ratelimit
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/internal/notbuilt"
 	"github.com/cascadeguard/resilience/internal/observe"
 	"github.com/cascadeguard/resilience/telemetry"
 )
@@ -92,7 +92,7 @@ var (
 )
 
 // errNotBuilt is returned by Do on a Limiter not built with New.
-var errNotBuilt = errors.New("ratelimit: Limiter not built with New")
+var errNotBuilt error = notbuilt.New("ratelimit: Limiter not built with New")
 
 // New returns a Limiter for cfg, or an error naming the bad field.
 func New(cfg Config) (*Limiter, error) {
@@ -282,14 +282,18 @@ func (l *Limiter) wait(ctx context.Context) error {
 	t := time.NewTimer(delay)
 	select {
 	case <-t.C:
-		l.admitted(ctx, delay)
-		return nil
+		if ctx.Err() == nil {
+			l.admitted(ctx, delay)
+			return nil
+		}
+		// The caller gave up as its token came (select picks either
+		// when both are ready): no call for a caller that left.
 	case <-ctx.Done():
 		t.Stop()
-		r.Cancel()
-		l.abandoned(ctx, time.Since(now))
-		return ctx.Err()
 	}
+	r.Cancel()
+	l.abandoned(ctx, time.Since(now))
+	return ctx.Err()
 }
 
 // The methods below are the limiter's observable events, the one place

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cascadeguard/resilience"
 	"github.com/cascadeguard/resilience/ratelimit"
+	"github.com/cascadeguard/resilience/telemetry"
 )
 
 func mustNew(t testing.TB, cfg ratelimit.Config) *ratelimit.Limiter {
@@ -318,6 +319,41 @@ func TestRetain(t *testing.T) {
 		time.Sleep(100 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
 		if l.Retain() {
 			t.Errorf("refilled bucket: Retain() = true, want false")
+		}
+	})
+}
+
+// endsAt is a context that has ended from at on, but whose Done never
+// closes: it stands for the instant at which a caller's context ends as its
+// token comes, and select, with both ready, picks the token.
+type endsAt struct {
+	context.Context
+	at time.Time
+}
+
+func (c endsAt) Err() error {
+	if time.Now().Before(c.at) {
+		return nil
+	}
+	return context.Canceled
+}
+
+// TestCancelledAsTokenArrivesDoesNotRun: a caller whose context has ended
+// by the time its token comes gets the context's error, and op does not
+// run.
+func TestCancelledAsTokenArrivesDoesNotRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l, err := ratelimit.New(ratelimit.Config{Rate: 10, Burst: 1, MaxWait: time.Second,
+			Telemetry: telemetry.Settings{Disabled: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = l.Do(context.Background(), func(context.Context) error { return nil }) // empties the bucket
+		ctx := endsAt{Context: context.Background(), at: time.Now().Add(100 * time.Millisecond)}
+		ran := false
+		err = l.Do(ctx, func(context.Context) error { ran = true; return nil })
+		if ran || !errors.Is(err, context.Canceled) {
+			t.Errorf("got %v, op ran %v; want context.Canceled and no call", err, ran)
 		}
 	})
 }

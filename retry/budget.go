@@ -29,9 +29,9 @@ type BudgetConfig struct {
 	// MinPerSecond is a floor: retries allowed per second even when calls
 	// have earned none, so that a quiet client can still retry. The floor is
 	// a token bucket (golang.org/x/time/rate) that holds at most
-	// max(1, MinPerSecond) tokens and starts with one second's worth, so
-	// that a client that has just started can retry (with the default, one
-	// retry). Zero means DefaultBudgetMinPerSecond (1); negative or not
+	// max(1, ⌈MinPerSecond⌉) tokens (the bucket's size is a whole number)
+	// and starts with one second's worth, so that a client that has just
+	// started can retry (with the default, one retry). Zero means DefaultBudgetMinPerSecond (1); negative or not
 	// finite is an error.
 	MinPerSecond float64
 
@@ -46,10 +46,11 @@ type BudgetConfig struct {
 
 // A Budget limits the retries of all the [Retry] policies that share it to a
 // ratio of their calls, plus a small floor per second. Over any run, the
-// retries it allows are at most Ratio × calls + MinPerSecond × (seconds + 1)
-// (the floor starts with one second's worth), so under a total outage with
-// MaxAttempts 3 the attempts reaching the dependency stay at most
-// (1 + Ratio) × calls + MinPerSecond × (seconds + 1) instead of 3 × calls.
+// retries it allows are at most Ratio × calls + MinPerSecond × seconds +
+// max(1, ⌈MinPerSecond⌉) (what the floor's bucket holds; with the default
+// floor of 1, Ratio × calls + seconds + 1), so under a total outage with
+// MaxAttempts 3 the attempts reaching the dependency stay within calls plus
+// that, instead of 3 × calls.
 //
 // A retry takes its token before its backoff wait; if the caller gives up
 // during the wait, the token is given back.

@@ -353,3 +353,23 @@ func TestDoWithBudgetRefusesABudgetNotMadeByNewBudget(t *testing.T) {
 		t.Errorf("nil *Retry: got (%v, %d calls), want the op's error after 1 call", err, s.calls())
 	}
 }
+
+// TestBudgetFloorHoldsWholeTokens: the floor's bucket holds
+// max(1, ⌈MinPerSecond⌉) tokens, as documented: with 1.01 a second, two
+// retries at one instant after a quiet spell.
+func TestBudgetFloorHoldsWholeTokens(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustBudget(t, retry.BudgetConfig{Ratio: 1e-7, MinPerSecond: 1.01}) // deposits round to nothing
+		time.Sleep(time.Minute)                                                 // sleep-ok: fake time inside a synctest bubble
+		r := mustNew(t, retry.Config{MaxAttempts: 2, InitialDelay: retry.NoDelay, Budget: b})
+		retried := 0
+		for range 5 {
+			s := always(errUnavailable)
+			_ = r.Do(context.Background(), s.op)
+			retried += int(s.calls()) - 1
+		}
+		if retried != 2 {
+			t.Errorf("a floor of 1.01/s allowed %d retries at one instant after a quiet minute, want 2", retried)
+		}
+	})
+}

@@ -254,15 +254,31 @@ func New(cfg Config) (*Retry, error) {
 	return r, nil
 }
 
-// Name returns the policy's name.
-func (r *Retry) Name() string { return r.name }
+// Name returns the policy's name ("" for a nil *Retry).
+func (r *Retry) Name() string {
+	if r == nil {
+		return ""
+	}
+	return r.name
+}
 
 // MaxAttempts returns the number of attempts per call in effect, after
-// defaults and the cap were applied.
-func (r *Retry) MaxAttempts() int { return r.maxAttempts }
+// defaults and the cap were applied: 1 for a nil *Retry, which runs op
+// once.
+func (r *Retry) MaxAttempts() int {
+	if r == nil {
+		return 1
+	}
+	return r.maxAttempts
+}
 
 // Budget returns the budget the policy draws from, or nil.
-func (r *Retry) Budget() *Budget { return r.budget }
+func (r *Retry) Budget() *Budget {
+	if r == nil {
+		return nil
+	}
+	return r.budget
+}
 
 // Status returns a snapshot of the policy's limits and of its budget's
 // state, for a status page ([telemetry.StatusHandler]). A shared budget is

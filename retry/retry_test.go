@@ -736,3 +736,10 @@ func TestReasonString(t *testing.T) {
 		}
 	}
 }
+
+func TestNilRetryAccessors(t *testing.T) {
+	var r *retry.Retry
+	if r.Name() != "" || r.MaxAttempts() != 1 || r.Budget() != nil {
+		t.Errorf("nil *Retry: Name %q, MaxAttempts %d, Budget %v; want \"\", 1 (it runs op once), nil", r.Name(), r.MaxAttempts(), r.Budget())
+	}
+}

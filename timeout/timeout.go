@@ -21,11 +21,11 @@ package timeout
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/internal/notbuilt"
 	"github.com/cascadeguard/resilience/internal/observe"
 	"github.com/cascadeguard/resilience/telemetry"
 )
@@ -88,7 +88,7 @@ var (
 )
 
 // errNotBuilt is returned by Do on a Timeout not built with New.
-var errNotBuilt = errors.New("timeout: Timeout not built with New")
+var errNotBuilt error = notbuilt.New("timeout: Timeout not built with New")
 
 // New returns a Timeout for cfg, or an error naming the bad field.
 func New(cfg Config) (*Timeout, error) {
