@@ -14,6 +14,9 @@
 // the row's, so 0.25 means ours takes a quarter of that contender's time.
 // Run the benchmarks with -count 6 or more: the tables show medians, and the
 // ± column is half the range of the samples as a percentage of the median.
+// Metrics a benchmark reports itself (b.ReportMetric with a unit that is not
+// per op, such as ours/plain of BenchmarkHTTPAlternating, a ratio measured
+// within each run) get a table of their own: median and range over the runs.
 package main
 
 import (

@@ -160,7 +160,41 @@ func (rs *results) markdown(w io.Writer, base string) error {
 				mode, name, nsCell, spreadCell, rs.cell(k, "B/op"), rs.cell(k, "allocs/op"), ratio)
 		}
 	}
+	rs.reported(bw)
 	return bw.Flush()
+}
+
+// reported writes, for each benchmark that reports metrics of its own (a
+// unit that is not per op, such as the ours/plain of the alternating
+// benchmarks, each a ratio measured within one run), the median and the
+// range of each over the runs.
+func (rs *results) reported(w io.Writer) {
+	for _, k := range rs.order {
+		var units []string
+		for u := range rs.samples[k] {
+			if !strings.HasSuffix(u, "/op") {
+				units = append(units, u)
+			}
+		}
+		if len(units) == 0 {
+			continue
+		}
+		slices.Sort(units)
+		name := "Benchmark" + k.family
+		if k.mode != "" {
+			name += "/" + k.mode
+		}
+		if k.contender != k.family {
+			name += "/" + k.contender
+		}
+		fmt.Fprintf(w, "\n### %s: metrics it reports\n\n", name)
+		fmt.Fprintf(w, "| metric | median | range | runs |\n|---|--:|--:|--:|\n")
+		for _, u := range units {
+			vs := rs.samples[k][u]
+			m, _ := median(vs)
+			fmt.Fprintf(w, "| %s | %.3f | %.3f–%.3f | %d |\n", u, m, slices.Min(vs), slices.Max(vs), len(vs))
+		}
+	}
 }
 
 // cell formats the median of a unit, or a dash when it was not reported.

@@ -151,3 +151,29 @@ func TestRunFiles(t *testing.T) {
 		t.Error("a missing file: got nil error, want one")
 	}
 }
+
+// TestReportedMetrics: metrics a benchmark reports itself get their median
+// and range over the runs.
+func TestReportedMetrics(t *testing.T) {
+	in := `BenchmarkHTTPAlternating-2   	 300	 3800000 ns/op	 1.100 ours/plain	 1.040 plain-ctx/plain	 700000 B/op	 8400 allocs/op
+BenchmarkHTTPAlternating-2   	 300	 3700000 ns/op	 1.080 ours/plain	 1.000 plain-ctx/plain	 700000 B/op	 8400 allocs/op
+BenchmarkHTTPAlternating-2   	 300	 3900000 ns/op	 1.150 ours/plain	 1.060 plain-ctx/plain	 700000 B/op	 8400 allocs/op
+`
+	var rs results
+	if err := rs.parse(strings.NewReader(in)); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := rs.markdown(&out, "ours"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"### BenchmarkHTTPAlternating: metrics it reports",
+		"| ours/plain | 1.100 | 1.080–1.150 | 3 |",
+		"| plain-ctx/plain | 1.040 | 1.000–1.060 | 3 |",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
