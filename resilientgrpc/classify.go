@@ -123,7 +123,8 @@ func (o *options) classify(caller context.Context, err error, md metadata.MD, re
 // localErrors are the beginnings of the messages of the errors that grpc-go
 // raises itself, under codes that otherwise mean a failing server (Internal,
 // ResourceExhausted), for a message it cannot encode, decode or compress, a
-// message over a size limit, or a stream used out of order. They come the
+// message over a size limit, a stream used out of order, outgoing metadata
+// it refuses to send, or per-call credentials that failed. They come the
 // same whether the caller's side raised them or the server's side raised
 // them about the caller's message: either way the call is at fault, not the
 // dependency, and sending it again gives the same error. Pinned by
@@ -140,6 +141,12 @@ var localErrors = [...]string{
 	"SendMsg called after CloseSend",
 	"no codec registered for content-subtype",
 	"grpc: Compressor is not installed",
+	// Outgoing metadata that gRPC refuses to send, and per-call
+	// credentials that failed (their token source is another dependency).
+	"there is an empty key in the header",
+	"header key \"",
+	"transport: per-RPC creds failed",
+	"transport: received per-RPC creds error",
 }
 
 // localError reports whether a status of code c with message msg is one of

@@ -52,16 +52,23 @@
 // grpc-go raises about the call itself under Internal or ResourceExhausted,
 // on either side: a message it cannot marshal, unmarshal or compress, a
 // message over a size limit (grpc.MaxCallRecvMsgSize and the like), a
-// stream used out of order. They are told apart by their message (which
+// stream used out of order, outgoing metadata it refuses to send (a header
+// value with a line break), per-call credentials that failed. They are told
+// apart by their message (which
 // the classifier, given only the code, does not see); sending such a call
 // again gives the same error, and ten of them must not open the breaker of
 // a healthy method.
 //
-// Only Unavailable is retried by default: gRPC documents it as the code
-// for which a call may be sent again, and every other code may mean the
-// server did (part of) the work. Every error that may not be retried is
-// marked as retry.Permanent's mark, so that a retry policy anywhere in the
-// chain returns it at once.
+// Only Unavailable is retried by default: gRPC documents it as most likely
+// a transient condition, corrected by retrying with a backoff, while every
+// other code may mean the server did (part of) the work. gRPC's
+// documentation adds that it is not always safe to retry non-idempotent
+// operations: a connection lost after the server did the work also ends the
+// call with Unavailable, and a retry then does it twice. For a method that
+// must not run twice, turn retries off with WithRetryableCodes() (no code)
+// on the interceptor or preset that serves it. Every error that may not be
+// retried is marked as retry.Permanent's mark, so that a retry policy
+// anywhere in the chain returns it at once.
 //
 // # Pushback
 //
@@ -126,13 +133,15 @@
 // context is neutral. The policy's timeouts bound the stream's whole life;
 // the breaker's SlowCall rule should be off for streams (the standard
 // preset turns it off). The standard preset's stream breakers learn a
-// stream's outcome earlier: a stream whose first message arrives is a
-// success then (its bulkhead slot is still held until it ends), so that a
-// half-open breaker whose probe is a long, healthy stream closes at once
-// instead of expiring the probe and staying half-open. A probe stream with
-// no first message after the breaker's ProbeFailAfter (250 ms) reopens the
-// breaker; its first message, if it comes within the attempt timeout,
-// still closes it. [StreamBreaker] gives a breaker of your own the same
+// probe's outcome earlier: a stream admitted while the breaker is not
+// closed is a success as soon as its first message arrives (its bulkhead
+// slot is still held until it ends), so that a half-open breaker whose
+// probe is a long, healthy stream closes at once instead of expiring the
+// probe and staying half-open; other streams count by how they end, so a
+// stream that fails after its first message counts as a failure. A probe
+// stream with no first message after the breaker's ProbeFailAfter (250 ms)
+// reopens the breaker; its first message, if it comes within the attempt
+// timeout, still closes it. [StreamBreaker] gives a breaker of your own the same
 // rule. A stream that receives nothing for long (a watch that sends only
 // changes) cannot show that its dependency is healthy: after an outage,
 // the preset admits such streams one probe at a time, each failed after

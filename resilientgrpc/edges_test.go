@@ -3,7 +3,9 @@ package resilientgrpc_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/cascadeguard/resilience/breaker"
 	"github.com/cascadeguard/resilience/resilientgrpc"
 	"github.com/cascadeguard/resilience/retry"
+	"github.com/cascadeguard/resilience/telemetry"
 )
 
 // TestLocalErrorsAreNeutral: the errors grpc-go raises about the call
@@ -241,5 +244,201 @@ func TestUnaryPolicyThatSkipsTheCall(t *testing.T) {
 	}
 	if got := h.checks.Load(); got != 1 {
 		t.Errorf("server got %d calls, want 1", got)
+	}
+}
+
+// failingCreds is per-call credentials whose token source is down.
+type failingCreds struct{}
+
+func (failingCreds) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return nil, errors.New("token source unreachable")
+}
+func (failingCreds) RequireTransportSecurity() bool { return false }
+
+// TestRefusedMetadataAndCredentialsAreNeutral: outgoing metadata that gRPC
+// refuses to send (a header value with a line break, often copied from an
+// incoming request) and per-call credentials that failed never reach the
+// server: ten of them must not open the method's breaker.
+func TestRefusedMetadataAndCredentialsAreNeutral(t *testing.T) {
+	for name, call := range map[string]func(healthpb.HealthClient) error{
+		"metadata value": func(c healthpb.HealthClient) error {
+			ctx := metadata.AppendToOutgoingContext(context.Background(), "x-user", "line\nbreak")
+			_, err := c.Check(ctx, &healthpb.HealthCheckRequest{})
+			return err
+		},
+		"metadata key": func(c healthpb.HealthClient) error {
+			ctx := metadata.NewOutgoingContext(context.Background(), metadata.MD{"X-User": {"v"}})
+			_, err := c.Check(ctx, &healthpb.HealthCheckRequest{})
+			return err
+		},
+		"per-call credentials": func(c healthpb.HealthClient) error {
+			_, err := c.Check(context.Background(), &healthpb.HealthCheckRequest{}, grpc.PerRPCCredentials(failingCreds{}))
+			return err
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := &healthServer{}
+			std := newStandard(t)
+			client := healthpb.NewHealthClient(dial(t, serve(t, h, nil), std.DialOptions()...))
+			for range 10 {
+				if err := call(client); status.Code(err) != codes.Internal {
+					t.Fatalf("got %v, want gRPC's own Internal", err)
+				}
+			}
+			if _, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
+				t.Fatalf("a valid call after 10 refused ones: %v", err)
+			}
+			if c := keyPolicies(t, std.Keys())[checkMethod].Breaker.Counts(); c.Failures != 0 {
+				t.Errorf("breaker counts %+v, want no failure", c)
+			}
+		})
+	}
+}
+
+// TestStreamFailingAfterFirstMessageCounts: a stream that fails after its
+// first message counts as a failure (outside a probe, a stream counts by
+// how it ends): a backend that greets and then fails opens the breaker.
+func TestStreamFailingAfterFirstMessageCounts(t *testing.T) {
+	h := &healthServer{watch: func(_ *healthpb.HealthCheckRequest, s healthpb.Health_WatchServer, _ int32) error {
+		if err := s.Send(serving()); err != nil {
+			return err
+		}
+		return status.Error(codes.Unavailable, "crashed")
+	}}
+	std := newStandard(t, resilientgrpc.WithoutRetry(), resilientgrpc.WithBreaker(breaker.Config{ConsecutiveFailures: 3}))
+	client := healthpb.NewHealthClient(dial(t, serve(t, h, nil), std.DialOptions()...))
+	for i := range 3 {
+		w, err := client.Watch(context.Background(), watchReq)
+		if err != nil {
+			t.Fatalf("watch %d: %v", i, err)
+		}
+		if _, err := recvAll[healthpb.HealthCheckResponse](w); status.Code(err) != codes.Unavailable {
+			t.Fatalf("watch %d: %v, want Unavailable", i, err)
+		}
+	}
+	for key, k := range keyPolicies(t, std.StreamKeys()) {
+		if got := k.Breaker.State(); got != breaker.StateOpen {
+			t.Errorf("%s: breaker %v (counts %+v) after 3 streams that failed after their first message, want open", key, got, k.Breaker.Counts())
+		}
+	}
+}
+
+// TestNestedStreamBreakersBothLearnTheFirstMessage: with two
+// StreamBreakers in one chain, a probe's first message closes both.
+func TestNestedStreamBreakersBothLearnTheFirstMessage(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	h := &healthServer{watch: func(_ *healthpb.HealthCheckRequest, s healthpb.Health_WatchServer, n int32) error {
+		if err := s.Send(serving()); err != nil {
+			return err
+		}
+		select { // a long, healthy watch
+		case <-release:
+		case <-s.Context().Done():
+		}
+		return nil
+	}}
+	outer := newBreaker(t, breaker.Config{Name: "outer", ConsecutiveFailures: 1, ProbeTimeout: time.Hour})
+	inner := newBreaker(t, breaker.Config{Name: "inner", ConsecutiveFailures: 1, ProbeTimeout: time.Hour})
+	for _, b := range []*breaker.Breaker{outer, inner} {
+		b.SetMode(breaker.ModeForcedOpen)
+		b.SetMode(breaker.ModeNormal) // half-open: the next stream is a probe of each
+	}
+	p := resilience.Chain(resilientgrpc.StreamBreaker(outer), resilientgrpc.StreamBreaker(inner))
+	client := healthpb.NewHealthClient(dial(t, serve(t, h, nil), interceptors(p)...))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := firstWatchMessage(ctx, client); err != nil {
+		t.Fatalf("probe watch: %v", err)
+	}
+	for _, b := range []*breaker.Breaker{outer, inner} {
+		if got := b.State(); got != breaker.StateClosed {
+			t.Errorf("%s breaker %v after the probe's first message, want closed", b.Name(), got)
+		}
+	}
+}
+
+// keepCtx is a slog handler that keeps the context of the first record, as
+// an asynchronous handler would.
+type keepCtx struct {
+	mu  sync.Mutex
+	ctx context.Context
+}
+
+func (h *keepCtx) Enabled(context.Context, slog.Level) bool { return true }
+func (h *keepCtx) Handle(ctx context.Context, _ slog.Record) error {
+	h.mu.Lock()
+	if h.ctx == nil {
+		h.ctx = ctx
+	}
+	h.mu.Unlock()
+	return nil
+}
+func (h *keepCtx) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *keepCtx) WithGroup(string) slog.Handler      { return h }
+
+type requestKey struct{}
+
+// TestPolicyContextOutlivesTheCall: the context the preset's policies get
+// under its overall timeout may be kept after the call (here by a logger):
+// it is then done, keeps its call's values, and never shows another call's.
+func TestPolicyContextOutlivesTheCall(t *testing.T) {
+	h := &keepCtx{}
+	var hangNow atomic.Bool
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	srv := &healthServer{check: func(ctx context.Context, _ int32) (*healthpb.HealthCheckResponse, error) {
+		if hangNow.Load() {
+			entered <- struct{}{}
+			<-release
+			return serving(), nil
+		}
+		return nil, status.Error(codes.Unavailable, "down")
+	}}
+	// A budget without a floor: the first failure's retry is refused,
+	// which logs (budget exhausted) with the policy's context.
+	budget, err := retry.NewBudget(retry.BudgetConfig{Ratio: 1e-6, MinPerSecond: 1e-9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	std := newStandard(t, resilientgrpc.WithoutBreaker(), resilientgrpc.WithBudget(budget),
+		resilientgrpc.WithRetry(retry.Config{InitialDelay: retry.NoDelay}),
+		resilientgrpc.WithTelemetry(telemetry.Settings{Logger: slog.New(h)}))
+	client := healthpb.NewHealthClient(dial(t, serve(t, srv, nil), std.DialOptions()...))
+	_, _ = client.Check(context.WithValue(context.Background(), requestKey{}, "request 1"), &healthpb.HealthCheckRequest{})
+	h.mu.Lock()
+	kept := h.ctx
+	h.mu.Unlock()
+	if kept == nil {
+		t.Fatal("no log record: the test needs the budget's log")
+	}
+	if err := kept.Err(); err == nil {
+		t.Errorf("the kept context after the call: Err nil, want it done")
+	}
+	select {
+	case <-kept.Done():
+	default:
+		t.Errorf("the kept context's Done is not closed after the call")
+	}
+	hangNow.Store(true)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = client.Check(context.WithValue(context.Background(), requestKey{}, "request 2"), &healthpb.HealthCheckRequest{})
+	}()
+	<-entered
+	if v := kept.Value(requestKey{}); v != "request 1" {
+		t.Errorf("request 1's kept context, while request 2 runs: Value = %v, want %q", v, "request 1")
+	}
+	close(release)
+	<-done
+}
+
+// TestUnaryPolicyThatSwallowsAFailure: a policy that runs the call, sees it
+// fail and returns nil leaves the reply empty: the caller gets the failure.
+func TestUnaryPolicyThatSwallowsAFailure(t *testing.T) {
+	swallow := resilience.PolicyFunc(func(ctx context.Context, op func(context.Context) error) error { _ = op(ctx); return nil })
+	client := unaryClient(t, &healthServer{check: fail(codes.Unavailable)}, swallow)
+	if _, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{}); status.Code(err) != codes.Unavailable {
+		t.Errorf("got %v, want the call's Unavailable", err)
 	}
 }

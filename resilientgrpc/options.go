@@ -29,8 +29,10 @@ type options struct {
 }
 
 // defaultRetryable is the set of codes retried by default: Unavailable only.
-// It is the one code that gRPC documents as safe to retry (the server did not
-// process the call, or the connection failed); others may have had effects.
+// gRPC documents it as most likely transient and corrected by a retry with
+// backoff, adding that retrying non-idempotent operations is not always
+// safe (see "Classification" in the package documentation); other codes
+// are likelier still to mean the server did some of the work.
 const defaultRetryable = 1 << codes.Unavailable
 
 func newOptions(opts []Option) options {

@@ -321,12 +321,13 @@ var (
 // the preset's retry does not retry it: the retry would wait out its backoff
 // only to be rejected.
 //
-// For the preset's streams, the breaker counts a stream as a success as soon
-// as its first message arrives, and otherwise by how it ends; the bulkhead
-// slot is held until the stream ends. Were the outcome known only at the
-// end, a half-open breaker whose probe is a long, healthy stream would free
-// the probe's slot after its deadline, ignore the probe's late success, and
-// stay half-open for as long as new streams keep coming.
+// For the preset's streams, the breaker counts a stream by how it ends,
+// except a probe (a stream admitted while the breaker is not closed), which
+// counts as a success as soon as its first message arrives; the bulkhead
+// slot is held until the stream ends. Were a probe's outcome known only at
+// the end, a half-open breaker whose probe is a long, healthy stream would
+// free the probe's slot after its deadline, ignore the probe's late
+// success, and stay half-open for as long as new streams keep coming.
 func (k *KeyPolicy) Do(ctx context.Context, op func(context.Context) error) error {
 	if k.chain == nil {
 		return op(ctx)
@@ -334,6 +335,11 @@ func (k *KeyPolicy) Do(ctx context.Context, op func(context.Context) error) erro
 	if !k.stream || k.Breaker == nil {
 		return stopRetriesIfOpen(k.Breaker, k.chain.Do(ctx, op))
 	}
+	// A probe (the breaker is not closed) counts at its first message, so
+	// that a long, healthy stream closes a half-open breaker at once; any
+	// other stream counts when it ends, so that a stream that fails after
+	// its first message counts as the failure it is.
+	probe := k.Breaker.State() != breaker.StateClosed
 	done, err := k.Breaker.Allow(ctx)
 	if err != nil {
 		return err
@@ -344,7 +350,15 @@ func (k *KeyPolicy) Do(ctx context.Context, op func(context.Context) error) erro
 			done(errStreamPanicked) // a failure; the panic goes on
 		}
 	}()
-	ctx = context.WithValue(ctx, firstMessageKey{}, done)
+	if probe {
+		report := done
+		if outer, ok := ctx.Value(firstMessageKey{}).(func(error)); ok {
+			// A breaker outside this one (StreamBreakers nested in
+			// one chain) learns of the first message too.
+			report = func(err error) { done(err); outer(err) }
+		}
+		ctx = context.WithValue(ctx, firstMessageKey{}, report)
+	}
 	if k.Bulkhead != nil {
 		err = k.Bulkhead.Do(ctx, op)
 	} else {
@@ -404,8 +418,10 @@ func (s *Standard) DialOptions() []grpc.DialOption {
 }
 
 // StreamBreaker returns b as a policy for [StreamClientInterceptor] that
-// learns a stream's outcome as the standard preset's stream breakers do: a
-// stream whose first message arrives is a success then, not when it ends.
+// learns a stream's outcome as the standard preset's stream breakers do: by
+// how it ends, except a probe (admitted while b is not closed), which is a
+// success as soon as its first message arrives. StreamBreakers nested in
+// one chain each learn of the first message.
 // A plain breaker in a stream policy counts a stream when it ends, so a
 // half-open breaker whose probe is a long, healthy stream (a watch) frees
 // the probe's slot after its ProbeTimeout, ignores the late success and

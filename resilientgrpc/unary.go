@@ -32,7 +32,9 @@ import (
 // retries would run under each attempt of p's, outside its budget.
 //
 // p must not run the op concurrently with itself: the attempts share the
-// caller's reply message.
+// caller's reply message. Nor may it run the op after its Do returned (the
+// Policy contract; a policy that gives up on an attempt must still wait for
+// it): the interceptor reuses a call's state for later calls.
 func UnaryClientInterceptor(p resilience.Policy, opts ...Option) grpc.UnaryClientInterceptor {
 	if p == nil {
 		return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
@@ -109,9 +111,10 @@ type unaryCall struct {
 
 	attempt      func(context.Context) error // bound to run
 	keyedAttempt func(context.Context) error // bound to runKeyed
-	overall      lazyDeadline                // the preset's overall deadline
+	overall      *lazyDeadline               // the preset's overall deadline, made per call: it may outlive the call
 	start        time.Time                   // when the call started, for its first attempt (see startIsAttempt)
 	ran          bool                        // an attempt ran
+	lastErr      error                       // the last attempt's error; nil if it succeeded
 }
 
 func (ic *interceptor) newCall() *unaryCall {
@@ -135,9 +138,15 @@ func (ic *interceptor) unary(ctx context.Context, method string, req, reply any,
 	}
 	if err == nil {
 		err = c.policyDo(pctx)
-		if err == nil && !c.ran {
+		switch {
+		case err != nil:
+		case !c.ran:
 			// The reply was never filled in: an empty one is no answer.
 			err = ErrNoCall
+		case c.lastErr != nil:
+			// The policy swallowed the last attempt's failure: the reply
+			// holds nothing, so the caller gets the failure.
+			err = c.lastErr
 		}
 	}
 	err = exit(ctx, err)
@@ -149,7 +158,7 @@ func (ic *interceptor) unary(ctx context.Context, method string, req, reply any,
 	clear(c.opts)
 	clear(c.onFinish)
 	c.ctx, c.pctx, c.req, c.reply, c.cc, c.invoker, c.keyed, c.md = nil, nil, nil, nil, nil, nil, nil, nil
-	c.ran = false
+	c.ran, c.lastErr = false, nil
 	ic.calls.Put(c)
 	return err
 }
@@ -210,12 +219,16 @@ func (c *unaryCall) policyDo(ctx context.Context) error {
 		rec.Done(ctx, s, observe.Classify(ctx, err))
 		return err
 	}
-	c.overall.init(ctx, deadline)
-	c.pctx = &c.overall
-	err := c.ic.run(&c.overall, c.keyed, op)
+	// A context of its own for each call, not one in the pooled call:
+	// whoever keeps it after the call (a logger given it) must not see
+	// another call's values through it.
+	o := &lazyDeadline{parent: ctx, deadline: deadline}
+	c.overall, c.pctx = o, o
+	err := c.ic.run(o, c.keyed, op)
 	c.start = time.Time{}
 	fired := err != nil && ctx.Err() == nil && time.Until(deadline) <= 0
-	c.overall.end()
+	o.end()
+	c.overall = nil
 	if fired {
 		rec.TimedOut(ctx, s, d)
 		return &timeout.Error{Name: overallTimeoutName, Duration: d, Err: err}
@@ -232,7 +245,13 @@ func (c *unaryCall) runKeyed(ctx context.Context) error {
 // one.
 func (c *unaryCall) run(actx context.Context) error {
 	c.ran = true
-	lazy := actx == context.Context(&c.overall)
+	err := c.runAttempt(actx)
+	c.lastErr = err
+	return err
+}
+
+func (c *unaryCall) runAttempt(actx context.Context) error {
+	lazy := c.overall != nil && actx == context.Context(c.overall)
 	if c.ic.attempt <= 0 && !lazy {
 		return c.invokeOnce(actx)
 	}
@@ -295,7 +314,9 @@ func (c *unaryCall) invokeOnce(actx context.Context) error {
 // timeout: its parent (the caller's context) with the overall deadline. It
 // makes a timer only when someone waits on Done (a retry's backoff wait, a
 // bulkhead's queue); the attempts carry the overall deadline in their own
-// contexts. It lives in a pooled unaryCall, for the length of one call.
+// contexts. One is made for each call; after the call it is done
+// (Canceled, or DeadlineExceeded if the deadline had passed) and keeps its
+// values.
 type lazyDeadline struct {
 	parent   context.Context
 	deadline time.Time
@@ -303,19 +324,18 @@ type lazyDeadline struct {
 	mu     sync.Mutex
 	ctx    context.Context // made by the first Done
 	cancel context.CancelFunc
+	ended  bool // the call ended before anyone called Done
 }
 
-func (l *lazyDeadline) init(parent context.Context, deadline time.Time) {
-	l.parent, l.deadline = parent, deadline
-}
-
-// end releases the timer, if one was made, and the parent.
+// end ends the context when the call ends, and releases its timer, if one
+// was made.
 func (l *lazyDeadline) end() {
 	l.mu.Lock()
 	if l.cancel != nil {
 		l.cancel()
+	} else {
+		l.ended = true
 	}
-	l.parent, l.ctx, l.cancel = nil, nil, nil
 	l.mu.Unlock()
 }
 
@@ -326,6 +346,9 @@ func (l *lazyDeadline) Done() <-chan struct{} {
 	defer l.mu.Unlock()
 	if l.ctx == nil {
 		l.ctx, l.cancel = context.WithDeadline(l.parent, l.deadline)
+		if l.ended {
+			l.cancel()
+		}
 	}
 	return l.ctx.Done()
 }
@@ -346,6 +369,12 @@ func (l *lazyDeadline) Err() error {
 	// Until reads only the monotonic clock, which is cheaper than Now.
 	if time.Until(l.deadline) <= 0 {
 		return context.DeadlineExceeded
+	}
+	l.mu.Lock()
+	ended := l.ended
+	l.mu.Unlock()
+	if ended {
+		return context.Canceled
 	}
 	return nil
 }
