@@ -194,7 +194,9 @@ func handOver(resp *http.Response, ex *exchange) {
 	if ex == nil {
 		return
 	}
-	if resp.Body == nil || resp.Body == http.NoBody {
+	if resp.Body == nil || resp.Body == http.NoBody || bodiless(resp) {
+		// Nothing to read: the context is done with now (HTTP/2 gives
+		// such a response an empty body of its own, not NoBody).
 		ex.release()
 		return
 	}
@@ -205,6 +207,13 @@ func handOver(resp *http.Response, ex *exchange) {
 		return
 	}
 	resp.Body = b
+}
+
+// bodiless reports whether the protocol gives resp no body: the answer to a
+// HEAD, a 204 or a 304.
+func bodiless(resp *http.Response) bool {
+	return resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified ||
+		resp.Request != nil && resp.Request.Method == http.MethodHead
 }
 
 // readAhead reads up to max bytes of resp's body into memory. If the body
@@ -220,7 +229,9 @@ func readAhead(resp *http.Response, ex *exchange, max int64) {
 	}
 	var buf bytes.Buffer
 	if cl := resp.ContentLength; cl >= 0 && cl < max {
-		buf.Grow(int(cl) + bytes.MinRead)
+		// The declared length is the server's word: reserve at most
+		// bufferStep ahead of the bytes that arrive.
+		buf.Grow(int(min(cl, bufferStep)) + bytes.MinRead)
 	}
 	// One byte more than allowed: a body of exactly max bytes whose end
 	// (a chunked body's last chunk) is still unread is read to its end.

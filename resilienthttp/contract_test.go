@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -204,5 +205,154 @@ func TestUnreachableProxyPOSTRetried(t *testing.T) {
 	}
 	if errs := rec.errors(); len(errs) != 3 {
 		t.Errorf("POST through an unreachable proxy ran %d times (%v), want 3", len(errs), errs)
+	}
+}
+
+// failingBody is a caller's body that fails after left bytes: an upload
+// its client aborted.
+type failingBody struct{ left int }
+
+func (b *failingBody) Read(p []byte) (int, error) {
+	if b.left == 0 {
+		return 0, errors.New("caller's body: upload aborted")
+	}
+	n := min(len(p), b.left)
+	for i := range n {
+		p[i] = 'x'
+	}
+	b.left -= n
+	return n, nil
+}
+
+func (b *failingBody) Close() error { return nil }
+
+// TestCallerFaultsDoNotCountAgainstTheHost: a caller's body that fails or
+// does not match its declared length, a GetBody that fails, and a scheme
+// net/http does not speak are the request's fault: they do not open the
+// host's breaker.
+func TestCallerFaultsDoNotCountAgainstTheHost(t *testing.T) {
+	for name, mk := range map[string]func(url string) *http.Request{
+		"body read error": func(url string) *http.Request {
+			req, _ := http.NewRequest("PUT", url, &failingBody{left: 10})
+			return req
+		},
+		"MaxBytesReader": func(url string) *http.Request {
+			body := http.MaxBytesReader(nil, io.NopCloser(strings.NewReader(strings.Repeat("x", 100))), 10)
+			req, _ := http.NewRequest("PUT", url, body)
+			req.ContentLength = 100
+			return req
+		},
+		"length mismatch": func(url string) *http.Request {
+			req, _ := http.NewRequest("PUT", url, onlyReader{strings.NewReader("short")})
+			req.ContentLength = 2 << 20 // above the buffer cap: streamed
+			return req
+		},
+		"upper-case scheme": func(url string) *http.Request {
+			req, _ := http.NewRequest("GET", url, nil)
+			req.URL.Scheme = "HTTP" // net/http compares schemes as they are
+			return req
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := newServer(t, statuses(200))
+			tr := newStandard(t, newHTTPTransport(t), append(quickRetries(2),
+				resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 3}))...)
+			for range 3 {
+				resp, err := tr.RoundTrip(mk(srv.URL))
+				if err == nil {
+					resp.Body.Close()
+				}
+			}
+			resp, err := mustGet(t, tr, srv.URL)
+			if err != nil {
+				t.Fatalf("a valid GET to the healthy host: %v", err)
+			}
+			readAll(t, resp)
+			if c := hostPolicy(t, tr, srv).Breaker.Counts(); c.Failures != 0 {
+				t.Errorf("breaker counts %+v, want no failure", c)
+			}
+		})
+	}
+	t.Run("GetBody error", func(t *testing.T) {
+		srv := newServer(t, statuses(503, 503))
+		tr := newStandard(t, newHTTPTransport(t), append(quickRetries(2),
+			resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 100}))...)
+		req, _ := http.NewRequest("PUT", srv.URL, strings.NewReader("x"))
+		req.GetBody = func() (io.ReadCloser, error) { return nil, errors.New("cannot reopen the file") }
+		if resp, err := tr.RoundTrip(req); err == nil {
+			readAll(t, resp)
+		}
+		if c := hostPolicy(t, tr, srv).Breaker.Counts(); int64(c.Failures) != srv.requests.Load() {
+			t.Errorf("breaker counted %d failures for the %d 503s the host sent", c.Failures, srv.requests.Load())
+		}
+	})
+}
+
+// TestRegisteredProtocolFailuresCount: a scheme registered with
+// http.Transport.RegisterProtocol is served; its failures are the host's.
+func TestRegisteredProtocolFailuresCount(t *testing.T) {
+	var calls atomic.Int64
+	h := newHTTPTransport(t)
+	h.RegisterProtocol("svc", roundTripFunc(func(*http.Request) (*http.Response, error) {
+		calls.Add(1)
+		return nil, errors.New("svc: backend unavailable")
+	}))
+	tr := newStandard(t, h, quickRetries(3)...)
+	req, _ := http.NewRequest("GET", "svc://backend/x", nil)
+	_, err := tr.RoundTrip(req)
+	if calls.Load() != 3 || resilience.IsNeutral(err) {
+		t.Errorf("%d attempts, neutral %v; want 3 attempts and a failure", calls.Load(), resilience.IsNeutral(err))
+	}
+}
+
+// TestReadAheadDoesNotReserveDeclaredLength: a failure response's declared
+// Content-Length is the server's word: the read ahead grows with the bytes
+// that arrive.
+func TestReadAheadDoesNotReserveDeclaredLength(t *testing.T) {
+	const declared = 256 << 20
+	srv := newServer(t, func(n int64, w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		io.WriteString(brw, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: "+itoa(declared)+"\r\n\r\n0123456789")
+		brw.Flush()
+	})
+	tr := resilienthttp.NewTransport(newHTTPTransport(t), retryN(2), resilienthttp.WithMaxDrain(1<<30))
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	if resp, err := tr.RoundTrip(req); err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+		t.Errorf("allocated %d MiB for two 503s of 10 bytes that declared 256 MiB", alloc>>20)
+	}
+}
+
+// TestHTTP2BodilessResponsesReleaseTheirContext: over HTTP/2 a 204 or the
+// answer to a HEAD has an empty body of net/http's own, not NoBody: the
+// attempt's context is done with at once, as over HTTP/1.
+func TestHTTP2BodilessResponsesReleaseTheirContext(t *testing.T) {
+	srv, h2, _ := newH2Server(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	tr := h2Standard(t, h2)
+	for _, method := range []string{"GET", "HEAD"} {
+		ctx := newTrackingCtx()
+		req, _ := http.NewRequestWithContext(ctx, method, srv.URL, nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("%s: protocol %s, want HTTP/2", method, resp.Proto)
+		}
+		if n := ctx.live.Load(); n != 0 {
+			t.Errorf("%s 204 over HTTP/2: %d contexts attached to the caller's after RoundTrip, want 0", method, n)
+		}
+		resp.Body.Close()
 	}
 }

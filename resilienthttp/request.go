@@ -61,14 +61,16 @@ func nothingSent(err error) bool {
 	return errors.As(err, &dns)
 }
 
-// refused reports whether next refuses req before sending anything, as
-// [http.Transport] does: no URL or header, no host, a method that is not a
-// token, a header or trailer field that is not valid, or (for an
-// http.Transport) a scheme other than http and https. Such a request says
-// nothing about the host: its error must not count against the host's
-// breaker, nor be retried. It is asked only when an attempt failed, so that
-// a request that succeeds pays nothing for it.
-func refused(req *http.Request, next http.RoundTripper) bool {
+// refused reports whether the attempt that failed with err was refused
+// before anything was sent, as [http.Transport] refuses: no URL or header,
+// no host, a method that is not a token, a header or trailer field that is
+// not valid, or a scheme it does not speak (net/http's "unsupported protocol
+// scheme"; a scheme registered with RegisterProtocol is served, and its
+// failures are the host's). Such a request says nothing about the host: its
+// error must not count against the host's breaker, nor be retried. It is
+// asked only when an attempt failed, so that a request that succeeds pays
+// nothing for it.
+func refused(req *http.Request, err error) bool {
 	if req.URL == nil || req.Header == nil || req.URL.Host == "" {
 		return true
 	}
@@ -78,12 +80,7 @@ func refused(req *http.Request, next http.RoundTripper) bool {
 	if !validFields(req.Header) || !validFields(req.Trailer) {
 		return true
 	}
-	if _, ok := next.(*http.Transport); ok {
-		if s := strings.ToLower(req.URL.Scheme); s != "http" && s != "https" {
-			return true
-		}
-	}
-	return false
+	return strings.Contains(err.Error(), "unsupported protocol scheme")
 }
 
 func notToken(r rune) bool { return !httpguts.IsTokenRune(r) }

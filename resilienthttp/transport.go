@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cascadeguard/resilience"
@@ -237,8 +239,9 @@ func (c *call) send(actx context.Context, fired *bool) error {
 	body, orig, replayable, err := c.nextBody()
 	if err != nil {
 		c.mu.Unlock()
-		// Nothing was sent: the previous response stays the last one.
-		return permanent(err)
+		// Nothing was sent: the previous response stays the last one, and
+		// the request (its GetBody), not the host, is at fault.
+		return resilience.MarkNeutral(permanent(err))
 	}
 	prev := c.resp
 	if c.respOK {
@@ -255,6 +258,15 @@ func (c *call) send(actx context.Context, fired *bool) error {
 		discard(prev, c.t.maxDrain())
 	}
 
+	var watched *callerBody
+	if body != nil && body != http.NoBody {
+		if _, inMemory := body.(*bytesBody); !inMemory {
+			if _, file := body.(*os.File); !file { // a file keeps sendfile
+				watched = &callerBody{ReadCloser: body, declared: c.req.ContentLength}
+				body, orig = watched, false
+			}
+		}
+	}
 	req, ex, stop := c.request(actx, body, orig, spare)
 	resp, err := c.next.RoundTrip(req)
 	if err == nil && resp == nil {
@@ -265,7 +277,7 @@ func (c *call) send(actx context.Context, fired *bool) error {
 		if stop != nil {
 			stop()
 		}
-		err = c.failed(actx, ex, err, replayable, fired)
+		err = c.failed(actx, ex, err, replayable, fired, watched)
 		ex.release()
 		if resp != nil && resp.Body != nil {
 			// The wrapped transport broke the RoundTripper contract.
@@ -365,9 +377,10 @@ func (c *call) setBody(r *http.Request, body io.ReadCloser) {
 }
 
 // failed returns the op's error for an attempt that got no response.
-func (c *call) failed(actx context.Context, ex *exchange, err error, replayable bool, fired *bool) error {
-	if refused(c.req, c.next) {
-		// Nothing was sent: the request is at fault, not the host.
+func (c *call) failed(actx context.Context, ex *exchange, err error, replayable bool, fired *bool, body *callerBody) error {
+	if refused(c.req, err) || body.faulty() {
+		// The request is at fault, not the host: net/http refused it, or
+		// the caller's body failed or did not match its length.
 		err = resilience.MarkNeutral(permanent(err))
 		c.mu.Lock()
 		c.lastErr = err
@@ -502,3 +515,26 @@ func (e *attemptError) Unwrap() []error { return []error{e.err, e.cause} }
 // retry honours the mark; so does any policy that looks for an error with a
 // method Permanent() bool that reports true.
 func permanent(err error) error { return retry.Permanent(err) }
+
+// callerBody watches the caller's request body (one that is not in memory)
+// as the wrapped transport reads it: a Read error, or a length other than
+// the declared one, is the caller's fault (an upload the client aborted, an
+// http.MaxBytesReader that stopped it), not the host's.
+type callerBody struct {
+	io.ReadCloser
+	declared int64 // the request's ContentLength; 0 or less: unknown
+	n        atomic.Int64
+	bad      atomic.Bool
+}
+
+func (b *callerBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	total := b.n.Add(int64(n))
+	if err != nil && err != io.EOF || err == io.EOF && b.declared > 0 && total != b.declared {
+		b.bad.Store(true)
+	}
+	return n, err
+}
+
+// faulty reports whether the caller's body failed; false for a nil b.
+func (b *callerBody) faulty() bool { return b != nil && b.bad.Load() }
