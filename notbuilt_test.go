@@ -3,6 +3,8 @@ package resilience_test
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cascadeguard/resilience"
@@ -47,5 +49,40 @@ func TestNotBuiltIsNeitherRetriedNorCounted(t *testing.T) {
 				t.Errorf("%d calls, breaker %v with counts %+v; want 1 call and nothing counted", calls, br.State(), br.Counts())
 			}
 		})
+	}
+}
+
+// TestDoKeepsTheWinnersValue: under a hedging policy that runs op twice at
+// once and returns nil when one succeeded, Do returns the successful run's
+// value even when the loser ends last.
+func TestDoKeepsTheWinnersValue(t *testing.T) {
+	hedge := resilience.PolicyFunc(func(ctx context.Context, op func(context.Context) error) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i := range 2 {
+			wg.Go(func() {
+				if errs[i] = op(ctx); errs[i] == nil {
+					cancel()
+				}
+			})
+		}
+		wg.Wait()
+		if errs[0] == nil || errs[1] == nil {
+			return nil
+		}
+		return errors.Join(errs...)
+	})
+	var n atomic.Int32
+	v, err := resilience.Do(context.Background(), hedge, func(ctx context.Context) (string, error) {
+		if n.Add(1) == 1 {
+			return "payload", nil
+		}
+		<-ctx.Done() // the loser ends after the winner
+		return "", ctx.Err()
+	})
+	if err != nil || v != "payload" {
+		t.Errorf("Do = (%q, %v), want (\"payload\", nil)", v, err)
 	}
 }

@@ -141,20 +141,36 @@ func (c *chain) Retain() bool {
 }
 
 // Do runs op under p and returns op's value and error. It is a generic
-// convenience over [Policy.Do]: the value is the one op returned on its last
-// run, or the zero value of T when op did not run (p rejected the call). A nil
-// p runs op directly. Do allocates the closure that carries the value.
+// convenience over [Policy.Do]: the value is the one of op's first run that
+// succeeded, or else of its last run, or the zero value of T when op did not
+// run (p rejected the call). Runs that p makes at once (a hedging policy)
+// may finish in any order: a run that ends after one succeeded does not
+// replace its value. A nil p runs op directly. Do allocates the closure
+// that carries the value.
 func Do[T any](ctx context.Context, p Policy, op func(context.Context) (T, error)) (T, error) {
 	if p == nil {
 		return op(ctx)
 	}
-	var v T
+	r := &result[T]{}
 	err := p.Do(ctx, func(ctx context.Context) error {
-		var err error
-		v, err = op(ctx)
+		v, err := op(ctx)
+		r.mu.Lock()
+		if !r.won {
+			r.v, r.won = v, err == nil
+		}
+		r.mu.Unlock()
 		return err
 	})
-	return v, err
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.v, err
+}
+
+// result is what Do keeps of op's runs.
+type result[T any] struct {
+	mu  sync.Mutex
+	v   T
+	won bool // a run succeeded: v is its value
 }
 
 // Retainer is implemented by policies that hold state which must survive a

@@ -579,6 +579,9 @@ func (b *Breaker) record(t ticket, o outcome, now int64) bool {
 				b.setState(StateClosed, now)
 			}
 		case outcomeFailure, outcomeSlow:
+			// The dependency failed a probe just now: an overdue probe
+			// that started earlier may no longer close the breaker.
+			b.clearOverdue()
 			b.setState(StateOpen, now)
 		case outcomeNeutral:
 			b.admitted--
@@ -794,10 +797,12 @@ func (b *Breaker) Retain() bool {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.state == StateOpen {
+	if b.state == StateOpen && now < b.openUntil.Load() {
 		// Read again under the lock: retained while its open period runs.
-		return now < b.openUntil.Load()
+		return true
 	}
+	// Half-open, or open past its period (half-open to whoever looks):
+	// retained while a probe is awaited.
 	for _, ps := range [2][]probe{b.inflight, b.overdue} {
 		for _, p := range ps {
 			if now < p.deadline {

@@ -286,3 +286,48 @@ func TestProbeFailAfterNotShorterThanProbeTimeoutIsOff(t *testing.T) {
 		wg.Wait()
 	})
 }
+
+// TestRetainAwaitsOverdueProbePastTheOpenPeriod: a breaker open past its
+// period (half-open to whoever looks) that awaits an overdue probe is
+// retained, whether or not State was called.
+func TestRetainAwaitsOverdueProbePastTheOpenPeriod(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, breaker.Config{ConsecutiveFailures: 1, OpenFor: time.Second, ProbeTimeout: time.Minute, ProbeFailAfter: 200 * time.Millisecond})
+		_ = b.Do(context.Background(), fail)
+		time.Sleep(1200 * time.Millisecond)        // sleep-ok: fake time inside a synctest bubble
+		done, err := b.Allow(context.Background()) // the probe hangs
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer done(nil)
+		time.Sleep(300 * time.Millisecond)      // sleep-ok: fake time; the probe is overdue
+		_ = b.Do(context.Background(), succeed) // sees it overdue: open again
+		time.Sleep(1200 * time.Millisecond)     // sleep-ok: fake time; past the open period
+		if !b.Retain() {
+			t.Errorf("open past its period, awaiting an overdue probe: Retain false, want true")
+		}
+	})
+}
+
+// TestFreshProbeFailureForgetsOverdueProbes: once a newer probe has
+// failed, a probe that went overdue before it no longer closes the breaker
+// when it succeeds late: the failure is newer news.
+func TestFreshProbeFailureForgetsOverdueProbes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, breaker.Config{ConsecutiveFailures: 1, OpenFor: time.Second, ProbeTimeout: time.Minute, ProbeFailAfter: 200 * time.Millisecond})
+		_ = b.Do(context.Background(), fail)
+		time.Sleep(1200 * time.Millisecond)        // sleep-ok: fake time inside a synctest bubble
+		late, err := b.Allow(context.Background()) // probe 1 hangs
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)      // sleep-ok: fake time; probe 1 overdue
+		_ = b.Do(context.Background(), succeed) // sees it overdue: open again, rejected
+		wantState(t, b, breaker.StateOpen)
+		time.Sleep(1200 * time.Millisecond)  // sleep-ok: fake time; next open period over
+		_ = b.Do(context.Background(), fail) // probe 2 fails: open again
+		wantState(t, b, breaker.StateOpen)
+		late(nil) // probe 1 succeeds late
+		wantState(t, b, breaker.StateOpen)
+	})
+}

@@ -340,4 +340,10 @@ func TestNilKeyedReturnsError(t *testing.T) {
 	if _, err := k.Policy("a"); err == nil {
 		t.Error("Policy on a nil Keyed: nil error")
 	}
+	// The read methods report an empty set (a status page may hold the
+	// result of a New that failed).
+	k.Range(func(string, resilience.Policy) bool { t.Error("Range on a nil Keyed called f"); return true })
+	if k.Name() != "" || k.Len() != 0 || k.Stats() != (keyed.Stats{}) || k.Status().Kind != "keyed" {
+		t.Errorf("nil Keyed: Name %q, Len %d, Stats %+v, Status %+v; want empties", k.Name(), k.Len(), k.Stats(), k.Status())
+	}
 }

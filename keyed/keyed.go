@@ -238,7 +238,12 @@ func orDefault[T comparable](v, def T) T {
 }
 
 // Name returns the Keyed's name.
-func (k *Keyed) Name() string { return k.name }
+func (k *Keyed) Name() string {
+	if k == nil {
+		return ""
+	}
+	return k.name
+}
 
 // Do runs op under the instance for the key that [WithKey] put in ctx,
 // creating the instance first if there is none. A ctx without a key is
@@ -310,7 +315,12 @@ func Instance(h resilience.Policy) resilience.Policy {
 
 // Len returns the number of per-key instances held, at most MaxKeys. The
 // overflow instance is not counted.
-func (k *Keyed) Len() int { return int(k.n.Load()) }
+func (k *Keyed) Len() int {
+	if k == nil {
+		return 0
+	}
+	return int(k.n.Load())
+}
 
 // Range calls f with the key and policy of each instance held, the overflow
 // instance (key [OverflowKey]) last if it exists, until f returns false. It
@@ -323,6 +333,9 @@ func (k *Keyed) Len() int { return int(k.n.Load()) }
 // seen by the Keyed, which may then evict an instance in use. Make calls
 // with [Keyed.Do] or [Keyed.Policy].
 func (k *Keyed) Range(f func(key string, p resilience.Policy) bool) {
+	if k == nil {
+		return
+	}
 	more := true
 	k.m.Range(func(_, v any) bool {
 		e := v.(*entry)
@@ -348,6 +361,9 @@ type Stats struct {
 
 // Stats returns the Keyed's counters. It takes no lock.
 func (k *Keyed) Stats() Stats {
+	if k == nil {
+		return Stats{}
+	}
 	return Stats{
 		Keys:          k.Len(),
 		Created:       k.created.Load(),

@@ -22,6 +22,9 @@ import (
 // Like [Keyed.Range], it takes no lock of the Keyed and is not a consistent
 // snapshot. There are at most MaxKeys+1 instances.
 func (k *Keyed) Status() telemetry.Status {
+	if k == nil {
+		return telemetry.Status{Kind: "keyed"}
+	}
 	type held struct {
 		key string
 		st  telemetry.Status

@@ -25,7 +25,6 @@ func ExampleStandard_Status() {
 		fmt.Println(part.Kind, part.Name, len(part.Instances))
 	}
 	// Output:
-	// retry resilientgrpc 0
 	// timeout overall 0
 	// timeout attempt 0
 	// keyed resilientgrpc 0

@@ -200,9 +200,10 @@ type Standard struct {
 // failure.
 //
 // Telemetry is on by default, through the global OpenTelemetry providers
-// ([WithTelemetry] changes it): the retry (named "resilientgrpc"), each
-// key's breaker and bulkhead (named "resilientgrpc", or
-// "resilientgrpc-stream" for streams, with the key as resilience.key) and
+// ([WithTelemetry] changes it): each key's retry (named "resilientgrpc"),
+// breaker and bulkhead (named "resilientgrpc", or "resilientgrpc-stream"
+// for streams), with the key as resilience.key, so that a retry budget
+// that runs out says whose it is, and
 // the built-in timeouts of unary calls, which report as policies of kind
 // "timeout" named "overall" and "attempt" (outcome timeout when their
 // deadline ends the call or the attempt, and the resilience.timeout span
@@ -220,12 +221,12 @@ func NewStandard(opts ...StandardOption) (*Standard, error) {
 	}
 
 	var policy resilience.Policy = resilience.Chain()
-	r, budget, err := s.NewRetry()
+	// Each key runs a retry of its own (its KeyPolicy's), with its own
+	// budget and telemetry keyed by the key; this one validates the
+	// options and makes the budget all keys share, if they set one.
+	_, budget, err := s.NewRetry()
 	if err != nil {
 		return nil, err
-	}
-	if r != nil {
-		policy = r
 	}
 
 	std := &Standard{budget: budget}
@@ -241,10 +242,10 @@ func NewStandard(opts ...StandardOption) (*Standard, error) {
 		if err := unary.Check(); err != nil {
 			return nil, err
 		}
-		if std.unaryKeys, err = s.NewKeyed(unary.Name, "WithMaxKeys", keyFactory(unary, r, false)); err != nil {
+		if std.unaryKeys, err = s.NewKeyed(unary.Name, "WithMaxKeys", keyFactory(unary, false)); err != nil {
 			return nil, err
 		}
-		if std.streamKeys, err = s.NewKeyed(stream.Name, "WithMaxKeys", keyFactory(stream, r, true)); err != nil {
+		if std.streamKeys, err = s.NewKeyed(stream.Name, "WithMaxKeys", keyFactory(stream, true)); err != nil {
 			return nil, err
 		}
 	}
@@ -253,9 +254,6 @@ func NewStandard(opts ...StandardOption) (*Standard, error) {
 	std.unary.overallRec, std.unary.attemptRec = s.OverallRecorder(), s.AttemptRecorder()
 	std.unary.startIsAttempt = s.Bulkhead == nil || s.Bulkhead.MaxQueue == 0
 	std.stream = newInterceptor(policy, std.streamKeys, s.opts)
-	if r != nil && s.BudgetPerKey() {
-		std.unary.retry, std.stream.retry = r, r
-	}
 	// The shared policies' span events want the call's key.
 	retryTel := s.RetryTelemetry()
 	std.unary.spanKey = retryTel || std.unary.overallRec != nil || std.unary.attemptRec != nil
@@ -264,24 +262,24 @@ func NewStandard(opts ...StandardOption) (*Standard, error) {
 }
 
 // keyFactory returns the factory of the per-key policies, of streams when
-// stream is true; r is the preset's retry, for their status.
-func keyFactory(perKey preset.PerKey, r *retry.Retry, stream bool) keyed.Factory {
+// stream is true.
+func keyFactory(perKey preset.PerKey, stream bool) keyed.Factory {
 	return func(key string) (resilience.Policy, error) {
 		br, bh, chain, err := perKey.Policies(key)
 		if err != nil {
 			return nil, err
 		}
-		budget, err := perKey.Budget()
+		r, err := perKey.Retry(key)
 		if err != nil {
 			return nil, err
 		}
-		return &KeyPolicy{Breaker: br, Bulkhead: bh, Budget: budget, chain: chain, retry: r, stream: stream, name: perKey.Name, key: observe.StoredKey(key)}, nil
+		return &KeyPolicy{Retry: r, Breaker: br, Bulkhead: bh, Budget: r.Budget(), chain: chain, stream: stream, name: perKey.Name, key: observe.StoredKey(key)}, nil
 	}
 }
 
 // KeyPolicy is the policy the standard preset keeps for each key (a
-// method, or a target): the key's circuit breaker, then its bulkhead, and
-// the key's retry budget, which the preset's retry draws from.
+// method, or a target): the key's retry (with its budget) around its
+// circuit breaker, then its bulkhead.
 // [Standard.Keys] and [Standard.StreamKeys] reach them, for status pages:
 //
 //	std.Keys().Range(func(method string, p resilience.Policy) bool {
@@ -293,22 +291,25 @@ func keyFactory(perKey preset.PerKey, r *retry.Retry, stream bool) keyed.Factory
 //
 // Calls made through a KeyPolicy directly are not seen by the Keyed that
 // holds it. A KeyPolicy is safe for concurrent use; its zero value runs
-// calls under no policy. It reports the status of its breaker and bulkhead
-// ([KeyPolicy.Status]), so that the status of Standard.Keys() shows each
-// key's breaker state.
+// calls under no policy (Do runs the breaker and the bulkhead; the
+// interceptor runs Retry around it). It reports the status of its retry,
+// breaker and bulkhead ([KeyPolicy.Status]), so that the status of
+// Standard.Keys() shows each key's breaker state and budget.
 type KeyPolicy struct {
+	// Retry is the key's retry, which runs a call's attempts through the
+	// breaker and the bulkhead; its telemetry is keyed by the key (a
+	// key's streams have a retry apart from its unary calls'). Nil after
+	// WithoutRetry.
+	Retry    *retry.Retry
 	Breaker  *breaker.Breaker   // nil after WithoutBreaker
 	Bulkhead *bulkhead.Bulkhead // nil after WithoutBulkhead
-	// Budget is the key's retry budget: the preset's retry draws the
-	// retries of the key's calls from it (a key's streams have a budget
-	// apart from its unary calls'). Nil when all keys share one
-	// (WithBudget), and after WithoutBudget or WithoutRetry.
+	// Budget is Retry's budget: the key's own, or the one all keys share
+	// (WithBudget). Nil after WithoutBudget or WithoutRetry.
 	Budget *retry.Budget
 	chain  resilience.Policy
-	retry  *retry.Retry // the preset's, for Status
-	stream bool         // the breaker learns a stream's outcome at its first message
-	name   string       // for Status: the preset's name
-	key    string       // for Status: the key, sanitized
+	stream bool   // the breaker learns a stream's outcome at its first message
+	name   string // for Status: the preset's name
+	key    string // for Status: the key, sanitized
 }
 
 var (
@@ -550,9 +551,10 @@ func WithoutBulkhead() StandardOption {
 	return standardOptionFunc(func(s *standardConfig) { s.NoBulkhead() })
 }
 
-// WithMaxKeys sets the most keys that get a breaker and a bulkhead of their
-// own ([keyed.Config.MaxKeys]), for unary calls and for streams each;
-// further keys share one overflow instance until idle keys are evicted. n
+// WithMaxKeys sets the most keys that get a retry (and budget), a breaker
+// and a bulkhead of their own ([keyed.Config.MaxKeys]), for unary calls and
+// for streams each; further keys share one overflow instance, budget
+// included, until idle keys are evicted. n
 // must be positive. The default is [keyed.DefaultMaxKeys].
 func WithMaxKeys(n int) StandardOption {
 	return standardOptionFunc(func(s *standardConfig) { s.SetMaxKeys("WithMaxKeys", "keys", n) })

@@ -52,11 +52,10 @@ func (s *Standard) Status() telemetry.Status {
 }
 
 // Status reports the key's policies for a status page: Kind "chain", the
-// key as Key, and in Instances the status of its retry budget (as a retry
-// status: the preset's retry limits, the key's budget), of the breaker and
-// of the bulkhead, in that order (those that are on).
+// key as Key, and in Instances the status of its retry (with its budget),
+// of the breaker and of the bulkhead, in that order (those that are on).
 func (k *KeyPolicy) Status() telemetry.Status {
-	return preset.KeyStatus(k.name, k.key, k.Breaker, k.Bulkhead, k.retry, k.Budget)
+	return preset.KeyStatus(k.name, k.key, k.Retry, k.Breaker, k.Bulkhead)
 }
 
 var (

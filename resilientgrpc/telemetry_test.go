@@ -298,8 +298,8 @@ func TestStandardStatusPage(t *testing.T) {
 	}
 }
 
-// TestStandardStatus: the preset's own status lists its retry, its timeouts
-// and its keys, unary and stream; a key lists its retry budget, breaker
+// TestStandardStatus: the preset's own status lists its timeouts and its
+// keys, unary and stream; a key lists its retry (with its budget), breaker
 // and bulkhead.
 func TestStandardStatus(t *testing.T) {
 	tests := []struct {
@@ -307,13 +307,13 @@ func TestStandardStatus(t *testing.T) {
 		opts      []resilientgrpc.StandardOption
 		wantKinds []string
 	}{
-		{"defaults", nil, []string{"retry", "timeout", "timeout", "keyed", "keyed"}},
+		{"defaults", nil, []string{"timeout", "timeout", "keyed", "keyed"}},
 		{"no timeouts", []resilientgrpc.StandardOption{resilientgrpc.WithoutOverallTimeout(), resilientgrpc.WithoutAttemptTimeout()},
-			[]string{"retry", "keyed", "keyed"}},
+			[]string{"keyed", "keyed"}},
 		{"policies off", []resilientgrpc.StandardOption{resilientgrpc.WithoutRetry(), resilientgrpc.WithoutBreaker(), resilientgrpc.WithoutBulkhead()},
 			[]string{"timeout", "timeout"}},
 		{"shared budget", []resilientgrpc.StandardOption{resilientgrpc.WithBudget(mustBudget(t))},
-			[]string{"retry", "timeout", "timeout", "keyed", "keyed"}},
+			[]string{"timeout", "timeout", "keyed", "keyed"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -322,9 +322,6 @@ func TestStandardStatus(t *testing.T) {
 			var kinds []string
 			for _, in := range st.Instances {
 				kinds = append(kinds, in.Kind)
-				if in.Kind == "retry" && (in.Retry == nil || (in.Retry.Budget != nil) != (tc.name == "shared budget")) {
-					t.Errorf("retry status %+v: want a budget only when all keys share one", in.Retry)
-				}
 			}
 			if st.Kind != "resilientgrpc" || !slices.Equal(kinds, tc.wantKinds) {
 				t.Errorf("status: got kind %q with %v, want resilientgrpc with %v", st.Kind, kinds, tc.wantKinds)

@@ -13,7 +13,6 @@ import (
 	"github.com/cascadeguard/resilience"
 	"github.com/cascadeguard/resilience/internal/observe"
 	"github.com/cascadeguard/resilience/keyed"
-	"github.com/cascadeguard/resilience/retry"
 	"github.com/cascadeguard/resilience/timeout"
 )
 
@@ -66,22 +65,17 @@ type interceptor struct {
 	// counts from the time the overall timeout read, which saves a clock
 	// read.
 	startIsAttempt bool
-	// retry is the preset's retry when each key has a retry budget of
-	// its own: calls run it with their key's budget. Nil otherwise.
-	retry *retry.Retry
 }
 
 // run runs op under the interceptor's policy; h is the call's keyed
-// handle, if any, whose budget the preset's retry then draws from.
+// handle, if any: the preset's key then runs op under its own retry.
 func (ic *interceptor) run(ctx context.Context, h resilience.Policy, op func(context.Context) error) error {
-	if ic.retry == nil {
-		return ic.policy.Do(ctx, op)
+	if h != nil {
+		if k, ok := keyed.Instance(h).(*KeyPolicy); ok && k.Retry != nil {
+			return k.Retry.Do(ctx, op)
+		}
 	}
-	var b *retry.Budget
-	if k, ok := keyed.Instance(h).(*KeyPolicy); ok {
-		b = k.Budget
-	}
-	return ic.retry.DoWithBudget(ctx, b, op)
+	return ic.policy.Do(ctx, op)
 }
 
 func newInterceptor(p resilience.Policy, keys *keyed.Keyed, opts []Option) *interceptor {

@@ -91,7 +91,7 @@
 //
 // # Keys
 //
-// Per-dependency policies (a breaker or a bulkhead per host, package keyed)
+// Per-dependency policies (a retry, a breaker or a bulkhead per host, package keyed)
 // find their key in the context given to the policy. [WithContextKey] names
 // the function that puts it there; by default the key is the request's host
 // ([HostKey]), and [WithKeyFunc] changes it.

@@ -98,9 +98,6 @@ type standard struct {
 	overall, attempt time.Duration // 0: off
 	hosts            *keyed.Keyed  // nil when there is no per-host policy
 	budget           *retry.Budget // the budget all hosts share, if any
-	// retry is the transport's retry when each host has a retry budget
-	// of its own: RoundTrip runs it with the host's budget. Nil otherwise.
-	retry *retry.Retry
 
 	// The built-in timeouts' telemetry; nil when the timeout is off or
 	// its telemetry disabled.
@@ -194,9 +191,9 @@ type standard struct {
 // breaker is open.
 //
 // Telemetry is on by default, through the global OpenTelemetry providers
-// ([WithTelemetry] changes it): the retry (named "resilienthttp"), each
-// host's breaker and bulkhead (named "resilienthttp", with the host as
-// resilience.key) and the built-in timeouts, which report as policies of
+// ([WithTelemetry] changes it): each host's retry, breaker and bulkhead
+// (named "resilienthttp", with the host as resilience.key, so that a retry
+// budget that runs out says whose it is) and the built-in timeouts, which report as policies of
 // kind "timeout" named "overall" and "attempt" (outcome timeout when their
 // deadline ends the call or the attempt, and the resilience.timeout span
 // event). [Transport.Status] and [Transport.Hosts] serve a status page.
@@ -219,21 +216,19 @@ func NewStandardTransport(next http.RoundTripper, opts ...StandardOption) (*Tran
 	std.overallRec, std.attemptRec = s.OverallRecorder(), s.AttemptRecorder()
 	// The shared policies' span events want the request's key.
 	t.spanKey = std.overallRec != nil || std.attemptRec != nil || s.RetryTelemetry()
-	r, budget, err := s.NewRetry()
+	// Each host runs a retry of its own (its HostPolicy's), with its own
+	// budget and telemetry keyed by the host; this one validates the
+	// options and makes the budget all hosts share, if they set one.
+	_, budget, err := s.NewRetry()
 	if err != nil {
 		return nil, err
 	}
-	if r != nil {
-		t.policy, std.budget = r, budget
-		if s.BudgetPerKey() {
-			std.retry = r
-		}
-	}
+	std.budget = budget
 	if perKey, ok := s.PerKey(); ok {
 		if err := perKey.Check(); err != nil {
 			return nil, err
 		}
-		hosts, err := s.NewKeyed(standardName, "WithMaxHosts", hostFactory(perKey, r))
+		hosts, err := s.NewKeyed(standardName, "WithMaxHosts", hostFactory(perKey))
 		if err != nil {
 			return nil, err
 		}
@@ -242,25 +237,24 @@ func NewStandardTransport(next http.RoundTripper, opts ...StandardOption) (*Tran
 	return t, nil
 }
 
-// hostFactory returns the factory of the per-host policies; r is the
-// transport's retry, for their status.
-func hostFactory(perKey preset.PerKey, r *retry.Retry) keyed.Factory {
+// hostFactory returns the factory of the per-host policies.
+func hostFactory(perKey preset.PerKey) keyed.Factory {
 	return func(host string) (resilience.Policy, error) {
 		br, bh, chain, err := perKey.Policies(host)
 		if err != nil {
 			return nil, err
 		}
-		budget, err := perKey.Budget()
+		r, err := perKey.Retry(host)
 		if err != nil {
 			return nil, err
 		}
-		return &HostPolicy{Breaker: br, Bulkhead: bh, Budget: budget, chain: chain, retry: r, name: standardName, key: observe.StoredKey(host)}, nil
+		return &HostPolicy{Retry: r, Breaker: br, Bulkhead: bh, Budget: r.Budget(), chain: chain, name: standardName, key: observe.StoredKey(host)}, nil
 	}
 }
 
 // HostPolicy is the policy a standard transport keeps for each host: the
-// host's circuit breaker, then its bulkhead, and the host's retry budget,
-// which the transport's retry draws from. [Transport.Hosts] reaches them,
+// host's retry (with its budget) around its circuit breaker, then its
+// bulkhead. [Transport.Hosts] reaches them,
 // for status pages:
 //
 //	t.Hosts().Range(func(host string, p resilience.Policy) bool {
@@ -272,20 +266,23 @@ func hostFactory(perKey preset.PerKey, r *retry.Retry) keyed.Factory {
 //
 // Calls made through a HostPolicy directly are not seen by the Keyed that
 // holds it. A HostPolicy is safe for concurrent use; its zero value runs
-// calls under no policy. It reports the status of its breaker and bulkhead
-// ([HostPolicy.Status]), so that the status of Transport.Hosts() shows each
-// host's breaker state.
+// calls under no policy (Do runs the breaker and the bulkhead; the
+// transport runs Retry around it). It reports the status of its retry,
+// breaker and bulkhead ([HostPolicy.Status]), so that the status of
+// Transport.Hosts() shows each host's breaker state and budget.
 type HostPolicy struct {
+	// Retry is the host's retry, which runs a request's attempts through
+	// the breaker and the bulkhead; its telemetry is keyed by the host.
+	// Nil after WithoutRetry.
+	Retry    *retry.Retry
 	Breaker  *breaker.Breaker   // nil after WithoutBreaker
 	Bulkhead *bulkhead.Bulkhead // nil after WithoutBulkhead
-	// Budget is the host's retry budget: the transport's retry draws the
-	// retries of the host's requests from it. Nil when all hosts share
-	// one (WithBudget), and after WithoutBudget or WithoutRetry.
+	// Budget is Retry's budget: the host's own, or the one all hosts share
+	// (WithBudget). Nil after WithoutBudget or WithoutRetry.
 	Budget *retry.Budget
 	chain  resilience.Policy
-	retry  *retry.Retry // the transport's, for Status
-	name   string       // for Status: the transport's name
-	key    string       // for Status: the host, sanitized
+	name   string // for Status: the transport's name
+	key    string // for Status: the host, sanitized
 }
 
 var (
@@ -340,9 +337,9 @@ func (t *Transport) Budget() *retry.Budget {
 func (c *call) setStandard(s *standard, key string) {
 	if s.hosts != nil {
 		c.host, c.setupErr = s.hosts.Policy(key)
-		if s.retry != nil && c.setupErr == nil {
+		if c.setupErr == nil {
 			if h, ok := keyed.Instance(c.host).(*HostPolicy); ok {
-				c.budget = h.Budget
+				c.retry = h.Retry
 			}
 		}
 	}
@@ -479,9 +476,9 @@ func WithoutBulkhead() StandardOption {
 	return standardOptionFunc(func(s *standardConfig) { s.NoBulkhead() })
 }
 
-// WithMaxHosts sets the most hosts that get a breaker and a bulkhead of
-// their own ([keyed.Config.MaxKeys]); further hosts share one overflow
-// instance until idle hosts are evicted. n must be positive. The default is
+// WithMaxHosts sets the most hosts that get a retry (and budget), a breaker
+// and a bulkhead of their own ([keyed.Config.MaxKeys]); further hosts share
+// one overflow instance, budget included, until idle hosts are evicted. n must be positive. The default is
 // [keyed.DefaultMaxKeys].
 func WithMaxHosts(n int) StandardOption {
 	return standardOptionFunc(func(s *standardConfig) { s.SetMaxKeys("WithMaxHosts", "hosts", n) })

@@ -76,11 +76,10 @@ func (t *Transport) Status() telemetry.Status {
 }
 
 // Status reports the host's policies for a status page: Kind "chain", the
-// host as Key, and in Instances the status of its retry budget (as a retry
-// status: the transport's retry limits, the host's budget), of the breaker
-// and of the bulkhead, in that order (those that are on).
+// host as Key, and in Instances the status of its retry (with its budget),
+// of the breaker and of the bulkhead, in that order (those that are on).
 func (h *HostPolicy) Status() telemetry.Status {
-	return preset.KeyStatus(h.name, h.key, h.Breaker, h.Bulkhead, h.retry, h.Budget)
+	return preset.KeyStatus(h.name, h.key, h.Retry, h.Breaker, h.Bulkhead)
 }
 
 var (

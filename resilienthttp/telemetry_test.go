@@ -319,21 +319,24 @@ func TestStandardStatusPage(t *testing.T) {
 	}
 }
 
-// TestStandardStatus: the Transport's own status lists its retry, its
-// timeouts and its hosts; a HostPolicy lists its retry budget, breaker and
+// TestStandardStatus: the Transport's own status lists its timeouts and
+// its hosts; a HostPolicy lists its retry (with its budget), breaker and
 // bulkhead.
 func TestStandardStatus(t *testing.T) {
+	shared := mustBudget(t)
 	tests := []struct {
 		name      string
 		opts      []resilienthttp.StandardOption
 		wantKinds []string
 		wantHost  []string // kinds in the host's chain
 	}{
-		{"defaults", nil, []string{"retry", "timeout", "timeout", "keyed"}, []string{"retry", "breaker", "bulkhead"}},
+		{"defaults", nil, []string{"timeout", "timeout", "keyed"}, []string{"retry", "breaker", "bulkhead"}},
 		{"no breaker", []resilienthttp.StandardOption{resilienthttp.WithoutBreaker(), resilienthttp.WithoutOverallTimeout()},
-			[]string{"retry", "timeout", "keyed"}, []string{"retry", "bulkhead"}},
-		{"shared budget", []resilienthttp.StandardOption{resilienthttp.WithBudget(mustBudget(t))},
-			[]string{"retry", "timeout", "timeout", "keyed"}, []string{"breaker", "bulkhead"}},
+			[]string{"timeout", "keyed"}, []string{"retry", "bulkhead"}},
+		{"shared budget", []resilienthttp.StandardOption{resilienthttp.WithBudget(shared)},
+			[]string{"timeout", "timeout", "keyed"}, []string{"retry", "breaker", "bulkhead"}},
+		{"retry alone", []resilienthttp.StandardOption{resilienthttp.WithoutBreaker(), resilienthttp.WithoutBulkhead(), resilienthttp.WithoutBudget()},
+			[]string{"timeout", "timeout", "keyed"}, []string{"retry"}},
 		{"policies off", []resilienthttp.StandardOption{resilienthttp.WithoutRetry(), resilienthttp.WithoutBreaker(), resilienthttp.WithoutBulkhead()},
 			[]string{"timeout", "timeout"}, nil},
 	}
@@ -350,9 +353,6 @@ func TestStandardStatus(t *testing.T) {
 			var kinds []string
 			for _, in := range st.Instances {
 				kinds = append(kinds, in.Kind)
-				if in.Kind == "retry" && (in.Retry == nil || (in.Retry.Budget != nil) != (tc.name == "shared budget")) {
-					t.Errorf("retry status %+v: want a budget only when all hosts share one", in.Retry)
-				}
 				if in.Kind != "keyed" {
 					continue
 				}
@@ -366,8 +366,9 @@ func TestStandardStatus(t *testing.T) {
 				var hk []string
 				for _, p := range h.Instances {
 					hk = append(hk, p.Kind)
-					if p.Kind == "retry" && (p.Key != "127.0.0.1:9" || p.Retry == nil || p.Retry.Budget == nil || p.Retry.MaxAttempts != retry.DefaultMaxAttempts) {
-						t.Errorf("host's retry status %+v: want the host's budget and the retry's attempts", p)
+					wantBudget := tc.name != "retry alone"
+					if p.Kind == "retry" && (p.Key != "127.0.0.1:9" || p.Retry == nil || (p.Retry.Budget != nil) != wantBudget || p.Retry.MaxAttempts != retry.DefaultMaxAttempts) {
+						t.Errorf("host's retry status %+v: want the host's key, the retry's attempts and a budget %v", p, wantBudget)
 					}
 				}
 				if !slices.Equal(hk, tc.wantHost) {
@@ -385,5 +386,46 @@ func TestStandardStatus(t *testing.T) {
 	}
 	if st := resilienthttp.NewTransport(nil, nil).Status(); len(st.Instances) != 0 {
 		t.Errorf("NewTransport(nil, nil): got %+v, want no instances", st)
+	}
+}
+
+// TestStandardBudgetTelemetryNamesTheHost: each host's retry has its own
+// budget, and the budget's refusals (metric) and its running out (log) are
+// keyed by the host: an operator sees whose budget ran out.
+func TestStandardBudgetTelemetryNamesTheHost(t *testing.T) {
+	sdk := observetest.New(t)
+	down := newServer(t, statuses(503))
+	tr := newStandard(t, newHTTPTransport(t), resilienthttp.WithoutBreaker(),
+		resilienthttp.WithRetry(retry.Config{Name: "budget-telemetry", InitialDelay: retry.NoDelay}),
+		resilienthttp.WithTelemetry(sdk.Settings("")))
+	for range 3 {
+		resp, err := mustGet(t, tr, down.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, resp)
+	}
+	host := strings.TrimPrefix(down.URL, "http://")
+	var refused float64
+	for _, p := range sdk.Collect(t)[observe.MetricRetryBudgetRejections] {
+		if p.Attrs[observe.AttrKey] != host {
+			t.Errorf("%s with key %q, want the host %s", observe.MetricRetryBudgetRejections, p.Attrs[observe.AttrKey], host)
+		}
+		refused += p.Value
+	}
+	if refused == 0 {
+		t.Errorf("no %s recorded: the budget refused no retry", observe.MetricRetryBudgetRejections)
+	}
+	found := false
+	for _, line := range sdk.Logs() {
+		if strings.Contains(line, observe.MsgBudgetExhausted) {
+			found = true
+			if !strings.Contains(line, host) {
+				t.Errorf("budget log without the host %s: %s", host, line)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no %q log; logs: %q", observe.MsgBudgetExhausted, sdk.Logs())
 	}
 }

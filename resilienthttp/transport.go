@@ -80,8 +80,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			op = c.guarded
 		}
 		switch {
-		case t.std != nil && t.std.retry != nil:
-			err = t.std.retry.DoWithBudget(c.ctx, c.budget, op)
+		case c.retry != nil:
+			err = c.retry.Do(c.ctx, op)
 		case t.policy == nil:
 			err = op(c.ctx)
 		default:
@@ -138,7 +138,7 @@ type call struct {
 
 	// Of a standard transport:
 	host     resilience.Policy // the host's policy, a keyed handle
-	budget   *retry.Budget     // the host's retry budget, when each host has one
+	retry    *retry.Retry      // the host's retry (standard transports)
 	overall  *overallCtx       // ctx, under an overall timeout
 	spare    *exchange         // the one that holds overall, for an attempt
 	setupErr error             // the host's policy could not be made
@@ -192,7 +192,7 @@ func (t *Transport) freeCall(c *call) {
 	c.req, c.ctx, c.done, c.next = nil, nil, nil, nil
 	c.bodyTaken, c.buf, c.getBody = false, nil, nil
 	c.resp, c.respOK, c.lastErr = nil, false, nil
-	c.host, c.budget, c.overall, c.spare, c.setupErr = nil, nil, nil, nil, nil
+	c.host, c.retry, c.overall, c.spare, c.setupErr = nil, nil, nil, nil, nil
 	t.calls.Put(c)
 }
 
@@ -427,7 +427,7 @@ func (c *call) received(resp *http.Response, ex *exchange, replayable bool) erro
 		err = resilience.MarkNeutral(permanent(newStatusError(resp)))
 	default:
 		se := newStatusError(resp)
-		if c.t.policy == nil {
+		if c.t.policy == nil && c.retry == nil {
 			// Nothing can send it again: the caller gets it as it is.
 			handOver(resp, ex)
 			err = se

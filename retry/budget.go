@@ -55,8 +55,9 @@ type BudgetConfig struct {
 // A retry takes its token before its backoff wait; if the caller gives up
 // during the wait, the token is given back.
 //
-// A Budget is safe for concurrent use; share one across many policies, for
-// example the per-host policies of one client. Each call costs a read of the
+// A Budget is safe for concurrent use; the policies that call one
+// dependency may share one. Do not share one across dependencies: the
+// calls to a healthy one would pay for retries to a failing one. Each call costs a read of the
 // monotonic clock and an atomic add; only retries take a lock. A nil *Budget
 // allows every retry. Build one with [NewBudget]: the zero value is not
 // usable, and [New] refuses it.
@@ -236,9 +237,13 @@ func (b *Budget) earned(e int64) int64 {
 // BudgetState is a snapshot of a [Budget], for a status page.
 type BudgetState struct {
 	Config    BudgetConfig // the configuration in effect, defaults applied
-	Available float64      // retries the budget would allow now: earned plus floor tokens
+	Available float64      // earned plus floor tokens, fractions included
 	Allowed   uint64       // retries allowed since the budget was made
 	Rejected  uint64       // retries refused since the budget was made
+	// Exhausted is true when the next retry would be refused: a retry
+	// spends a whole token, earned or from the floor, and neither holds
+	// one (Available may still be 1 or more, made of two fractions).
+	Exhausted bool
 }
 
 // State returns a snapshot of b. A nil *Budget returns the zero BudgetState,
@@ -254,10 +259,12 @@ func (b *Budget) State() BudgetState {
 	b.mu.Lock()
 	earned := b.earned(b.epoch(now))
 	b.mu.Unlock()
+	floor := b.floor.TokensAt(now)
 	return BudgetState{
 		Config:    b.cfg,
-		Available: float64(earned)/microToken + b.floor.TokensAt(now),
+		Available: float64(earned)/microToken + floor,
 		Allowed:   b.allowed.Load(),
 		Rejected:  b.rejected.Load(),
+		Exhausted: earned < microToken && floor < 1,
 	}
 }

@@ -40,7 +40,7 @@ func TestBudgetBoundsAttemptsUnderTotalFailure(t *testing.T) {
 	} {
 		synctest.Test(t, func(t *testing.T) {
 			budget := mustBudget(t, retry.BudgetConfig{Ratio: tc.ratio, MinPerSecond: tc.floor})
-			// Two policies (two hosts, say) share the budget.
+			// Two policies (two methods of one dependency, say) share the budget.
 			var policies [2]*retry.Retry
 			for i := range policies {
 				policies[i] = mustNew(t, retry.Config{MaxAttempts: 3, InitialDelay: 10 * time.Millisecond, Budget: budget})
@@ -299,61 +299,6 @@ func TestBudgetRefundsRetryCancelledDuringWait(t *testing.T) {
 	})
 }
 
-// DoWithBudget earns for, and draws from, the budget it is given, not the
-// policy's own: one Retry with a budget per key keeps the retries of a
-// failing key to that key's own calls, however busy the others are.
-func TestDoWithBudgetDrawsFromTheGivenBudget(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		own := mustBudget(t, retry.BudgetConfig{Ratio: 0.5, MinPerSecond: tiny})
-		r := mustNew(t, retry.Config{MaxAttempts: 10, InitialDelay: retry.NoDelay, Budget: own})
-		busy := mustBudget(t, retry.BudgetConfig{Ratio: 0.5, MinPerSecond: tiny})
-		failingKey := mustBudget(t, retry.BudgetConfig{Ratio: 0.5, MinPerSecond: tiny})
-		for range 100 { // the busy key's successes: 50 tokens, in its budget alone
-			if err := r.DoWithBudget(context.Background(), busy, failing(0, nil).op); err != nil {
-				t.Fatal(err)
-			}
-		}
-		s := always(errUnavailable) // deposits 0.5 in failingKey: no whole retry
-		err := r.DoWithBudget(context.Background(), failingKey, s.op)
-		if s.calls() != 1 || !errors.Is(err, retry.ErrBudgetExhausted) {
-			t.Errorf("failing key: got (%v, %d calls), want ErrBudgetExhausted after 1 call: the busy key's tokens are not its", err, s.calls())
-		}
-		for name, tc := range map[string]struct {
-			b    *retry.Budget
-			want float64
-		}{"own": {own, 0}, "busy": {busy, 50}, "failing key": {failingKey, 0.5}} {
-			if got := tc.b.State().Available; math.Abs(got-tc.want) > 1e-6 {
-				t.Errorf("%s budget: Available %v, want %v", name, got, tc.want)
-			}
-		}
-		// The busy key's budget pays for its own retries.
-		s = always(errUnavailable)
-		err = r.DoWithBudget(context.Background(), busy, s.op)
-		if s.calls() != 10 || errors.Is(err, retry.ErrBudgetExhausted) {
-			t.Errorf("busy key: got (%v, %d calls), want all 10 attempts", err, s.calls())
-		}
-		// A nil budget: every retry, and nothing drawn from the own one.
-		s = always(errUnavailable)
-		if _ = r.DoWithBudget(context.Background(), nil, s.op); s.calls() != 10 {
-			t.Errorf("nil budget: %d calls, want 10", s.calls())
-		}
-	})
-}
-
-func TestDoWithBudgetRefusesABudgetNotMadeByNewBudget(t *testing.T) {
-	r := mustNew(t, retry.Config{})
-	s := always(errUnavailable)
-	err := r.DoWithBudget(context.Background(), new(retry.Budget), s.op)
-	if err == nil || s.calls() != 0 || !strings.Contains(err.Error(), "NewBudget") {
-		t.Errorf("got (%v, %d calls), want an error naming NewBudget and no call", err, s.calls())
-	}
-	var nilRetry *retry.Retry
-	s = always(errUnavailable)
-	if err := nilRetry.DoWithBudget(context.Background(), nil, s.op); !errors.Is(err, errUnavailable) || s.calls() != 1 {
-		t.Errorf("nil *Retry: got (%v, %d calls), want the op's error after 1 call", err, s.calls())
-	}
-}
-
 // TestBudgetFloorHoldsWholeTokens: the floor's bucket holds
 // max(1, ⌈MinPerSecond⌉) tokens, as documented: with 1.01 a second, two
 // retries at one instant after a quiet spell.
@@ -370,6 +315,29 @@ func TestBudgetFloorHoldsWholeTokens(t *testing.T) {
 		}
 		if retried != 2 {
 			t.Errorf("a floor of 1.01/s allowed %d retries at one instant after a quiet minute, want 2", retried)
+		}
+	})
+}
+
+// TestBudgetExhaustedCountsWholeTokens: a retry spends a whole token,
+// earned or from the floor; two fractions that add up to more than one do
+// not make a retry, and the status says the budget is exhausted.
+func TestBudgetExhaustedCountsWholeTokens(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustBudget(t, retry.BudgetConfig{Ratio: 0.1, MinPerSecond: 1})
+		r := mustNew(t, retry.Config{MaxAttempts: 2, InitialDelay: retry.NoDelay, Budget: b})
+		_ = r.Do(context.Background(), always(errUnavailable).op) // its retry takes the floor's token
+		for range 6 {
+			_ = r.Do(context.Background(), failing(0, nil).op)
+		}
+		time.Sleep(900 * time.Millisecond) // sleep-ok: fake time inside a synctest bubble
+		st := r.Status().Retry.Budget
+		err := r.Do(context.Background(), always(errUnavailable).op) // earned 0.8, floor 0.9
+		if !errors.Is(err, retry.ErrBudgetExhausted) {
+			t.Fatalf("got %v, want the retry refused (0.8 earned and 0.9 in the floor)", err)
+		}
+		if !st.Exhausted || !b.State().Exhausted {
+			t.Errorf("status %+v said not exhausted (%.2f available), yet the retry was refused", st, st.Available)
 		}
 	})
 }

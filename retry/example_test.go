@@ -114,9 +114,9 @@ func (overloaded) Error() string                       { return "503 service una
 func (o overloaded) RetryAfter() (time.Duration, bool) { return o.retryAfter, true }
 
 func ExampleBudget() {
-	// One budget for all the hosts a client calls: retries may add 10 % to
-	// the load, plus a floor of one retry every 100 s (it starts with one
-	// second's worth: a hundredth of a retry).
+	// One budget for the one dependency these calls go to: retries may add
+	// 10 % to its load, plus a floor of one retry every 100 s (it starts
+	// with one second's worth: a hundredth of a retry).
 	budget, err := retry.NewBudget(retry.BudgetConfig{Ratio: 0.1, MinPerSecond: 0.01})
 	if err != nil {
 		panic(err)
@@ -176,37 +176,4 @@ func ExampleRetry_Status() {
 	// Output:
 	// inventory inventory.internal: 3 attempts, 0.0 retries available, exhausted true
 	// inventory inventory.internal: 3 attempts, 1.0 retries available, exhausted false
-}
-
-// One Retry with a budget per host: the retries to a failing host are paid
-// for by that host's own calls, however much traffic the healthy one earns.
-func ExampleRetry_DoWithBudget() {
-	r, err := retry.New(retry.Config{MaxAttempts: 3, InitialDelay: retry.NoDelay})
-	if err != nil {
-		panic(err)
-	}
-	budgets := map[string]*retry.Budget{}
-	for _, host := range []string{"busy.internal", "failing.internal"} {
-		// A tenth of a retry per call, and (for the example) no floor.
-		if budgets[host], err = retry.NewBudget(retry.BudgetConfig{Ratio: 0.1, MinPerSecond: 1e-9}); err != nil {
-			panic(err)
-		}
-	}
-	for range 100 { // the busy host's calls earn its budget 10 retries
-		_ = r.DoWithBudget(context.Background(), budgets["busy.internal"], func(context.Context) error { return nil })
-	}
-	attempts := 0
-	err = r.DoWithBudget(context.Background(), budgets["failing.internal"], func(context.Context) error {
-		attempts++
-		return errors.New("503")
-	})
-	fmt.Println(attempts, "attempt:", errors.Is(err, retry.ErrBudgetExhausted))
-	for _, host := range []string{"busy.internal", "failing.internal"} {
-		b := r.StatusWithBudget(budgets[host]).Retry.Budget
-		fmt.Printf("%s: %.1f retries available\n", host, b.Available)
-	}
-	// Output:
-	// 1 attempt: true
-	// busy.internal: 10.0 retries available
-	// failing.internal: 0.1 retries available
 }

@@ -16,7 +16,8 @@
 //   - a server's requested delay ([resilience.RetryAfterHint]) is honoured up
 //     to [Config.MaxRetryAfter] and never shortened by the backoff;
 //   - no sleep that would end past the caller's deadline;
-//   - an optional [Budget], shared by many policies, caps retries at a ratio
+//   - an optional [Budget], one per dependency (it may serve several
+//     policies that call it), caps retries at a ratio
 //     of the calls made, so a total outage costs the dependency little more
 //     than the calls themselves.
 //
@@ -122,9 +123,9 @@ type Config struct {
 	// permanent errors. It must be safe for concurrent use.
 	ShouldRetry func(error) bool
 
-	// Budget, if not nil, limits retries to a fraction of calls. One Budget
-	// may be shared by many Retry policies (for example one per host).
-	// [Retry.DoWithBudget] runs a call under another budget instead.
+	// Budget, if not nil, limits retries to a fraction of calls. Give each
+	// dependency its own: a budget shared by the policies of several hosts
+	// lets a busy healthy host's calls pay for retries to a failing one.
 	Budget *Budget
 
 	// Telemetry configures the policy's metrics, span events and logs. The
@@ -288,16 +289,7 @@ func (r *Retry) Status() telemetry.Status {
 	if r == nil {
 		return telemetry.Status{Kind: string(observe.KindRetry), Retry: &telemetry.RetryStatus{}}
 	}
-	return r.StatusWithBudget(r.budget)
-}
-
-// StatusWithBudget returns the policy's status as the calls that
-// [Retry.DoWithBudget] runs under b see it: its limits and b's state (none
-// for a nil b). A nil *Retry reports an empty retry status.
-func (r *Retry) StatusWithBudget(b *Budget) telemetry.Status {
-	if r == nil {
-		return telemetry.Status{Kind: string(observe.KindRetry), Retry: &telemetry.RetryStatus{}}
-	}
+	b := r.budget
 	st := &telemetry.RetryStatus{MaxAttempts: r.maxAttempts}
 	if b != nil && b.valid() {
 		bs := b.State()
@@ -307,7 +299,7 @@ func (r *Retry) StatusWithBudget(b *Budget) telemetry.Status {
 			MinPerSecond: bs.Config.MinPerSecond,
 			Allowed:      bs.Allowed,
 			Rejected:     bs.Rejected,
-			Exhausted:    bs.Available < 1,
+			Exhausted:    bs.Exhausted,
 		}
 	}
 	return telemetry.Status{Kind: string(observe.KindRetry), Name: r.name, Key: r.key, Retry: st}
@@ -339,25 +331,6 @@ func (r *Retry) Do(ctx context.Context, op func(context.Context) error) error {
 		return op(ctx)
 	}
 	return r.do(ctx, r.budget, op)
-}
-
-// DoWithBudget runs op as [Retry.Do] does, but the call earns for, and
-// draws its retries from, b instead of the policy's own budget; a nil b
-// lets it retry up to its attempts. It serves adapters that keep a budget
-// for each key (a host, a method) under one Retry, so that the retries to
-// a failing key are paid for by that key's own calls, not by the traffic
-// of healthy ones.
-//
-// A b not made by [NewBudget] is refused: op does not run and
-// DoWithBudget returns an error that says so. A nil *Retry runs op once.
-func (r *Retry) DoWithBudget(ctx context.Context, b *Budget, op func(context.Context) error) error {
-	if r == nil {
-		return op(ctx)
-	}
-	if b != nil && !b.valid() {
-		return fmt.Errorf("retry %q: DoWithBudget: Budget %p was not made by NewBudget", r.name, b)
-	}
-	return r.do(ctx, b, op)
 }
 
 func (r *Retry) do(ctx context.Context, b *Budget, op func(context.Context) error) error {

@@ -57,8 +57,8 @@ func run() error {
 	}
 	defer stopPricing()
 
-	// One preset for the whole client, so that its connections share the
-	// retry budget; breakers and bulkheads are per target.
+	// One preset for the whole client, whose connections share its
+	// per-target retries, breakers and bulkheads.
 	std, err := resilientgrpc.NewStandard(
 		resilientgrpc.WithKeyFunc(resilientgrpc.TargetKey),
 		// Open when half of at least 4 calls failed (the default waits for
@@ -76,8 +76,7 @@ func run() error {
 	dial := func(addr string) (*grpc.ClientConn, error) {
 		return grpc.NewClient(addr, append(std.DialOptions(),
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDisableRetry(), // the preset retries; gRPC's own retries would multiply
-		)...)
+		)...) // DialOptions also turns gRPC's own retries off: the preset retries
 	}
 	inventoryConn, err := dial(inventoryAddr)
 	if err != nil {

@@ -27,15 +27,26 @@ type PerKey struct {
 	Streams  bool
 	breaker  *breaker.Config  // nil: off
 	bulkhead *bulkhead.Config // nil: off
-	budgets  bool             // each key has a retry budget of its own
+	retry    *retry.Config    // nil: off; its Budget is the shared one, if any
+	budgets  bool             // each key's retry has a budget of its own
 }
 
 // PerKey returns the per-key policies' maker, named as the preset, with
 // the preset's probe timeout, and reports whether it makes any (the
-// breaker, the bulkhead or a retry budget per key is on). The configurations are copies with the preset's
-// telemetry: the options' configurations may serve other presets.
+// breaker, the bulkhead or the retry is on). The configurations are copies
+// with the preset's telemetry: the options' configurations may serve other
+// presets.
 func (c *Config) PerKey() (PerKey, bool) {
 	p := PerKey{prefix: c.Name, Name: c.Name, ProbeTimeout: c.ProbeTimeout(), budgets: c.BudgetPerKey()}
+	if c.Retry != nil {
+		cfg := *c.Retry
+		if cfg.Name == "" {
+			cfg.Name = c.Name
+		}
+		cfg.Budget = c.Budget // nil unless all keys share one
+		cfg.Telemetry = c.TelemetryFor(cfg.Telemetry)
+		p.retry = &cfg
+	}
 	if c.Breaker != nil {
 		cfg := *c.Breaker
 		cfg.Telemetry = c.TelemetryFor(cfg.Telemetry)
@@ -46,21 +57,34 @@ func (c *Config) PerKey() (PerKey, bool) {
 		cfg.Telemetry = c.TelemetryFor(cfg.Telemetry)
 		p.bulkhead = &cfg
 	}
-	return p, p.breaker != nil || p.bulkhead != nil || p.budgets
+	return p, p.breaker != nil || p.bulkhead != nil || p.retry != nil
 }
 
-// Budget returns a new retry budget for a key, with the default
-// configuration (retry.NewBudget's), or nil when the keys have no budget of
-// their own.
-func (p PerKey) Budget() (*retry.Budget, error) {
-	if !p.budgets {
+// Retry returns key's retry policy, nil when retries are off. It draws from
+// a budget of the key's own (made with retry.NewBudget's defaults) unless
+// the options set one that all keys share, or turned the budget off; its
+// telemetry is keyed by key, so that a budget that runs out says whose it
+// is.
+func (p PerKey) Retry(key string) (*retry.Retry, error) {
+	if p.retry == nil {
 		return nil, nil
 	}
-	b, err := retry.NewBudget(retry.BudgetConfig{})
-	if err != nil {
-		return nil, fmt.Errorf("%s: retry budget: %w", p.prefix, err)
+	cfg := *p.retry
+	if p.budgets {
+		b, err := retry.NewBudget(retry.BudgetConfig{})
+		if err != nil {
+			return nil, fmt.Errorf("%s: retry budget: %w", p.prefix, err)
+		}
+		cfg.Budget = b
 	}
-	return b, nil
+	if cfg.Telemetry.Key == "" {
+		cfg.Telemetry.Key = key
+	}
+	r, err := retry.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: WithRetry: %w", p.prefix, err)
+	}
+	return r, nil
 }
 
 // Policies returns key's breaker and bulkhead (nil when off) and the chain
@@ -133,7 +157,10 @@ func (p PerKey) Policies(key string) (*breaker.Breaker, *bulkhead.Bulkhead, resi
 // Check builds one key's policies, so that a bad configuration fails when
 // the preset is made rather than at the first call.
 func (p PerKey) Check() error {
-	_, _, _, err := p.Policies("")
+	if _, _, _, err := p.Policies(""); err != nil {
+		return err
+	}
+	_, err := p.Retry("")
 	return err
 }
 

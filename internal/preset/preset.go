@@ -189,12 +189,11 @@ func (c *Config) TelemetryFor(own telemetry.Settings) telemetry.Settings {
 	return t
 }
 
-// BudgetPerKey reports whether each key has a retry budget of its own (the
-// default): retries are on, and the options neither set a budget, which all
-// keys then share, nor turned it off. The retry then runs each call with
-// [retry.Retry.DoWithBudget] and its key's budget ([PerKey.Budget]), so
-// that the retries to a failing key are paid for by that key's own calls,
-// not by the traffic of healthy ones.
+// BudgetPerKey reports whether each key's retry has a budget of its own
+// (the default): retries are on, and the options neither set a budget,
+// which all keys then share, nor turned it off. The retries to a failing key
+// are then paid for by that key's own calls, not by the traffic of healthy
+// ones ([PerKey.Retry]).
 func (c *Config) BudgetPerKey() bool {
 	return c.Retry != nil && c.Budget == nil && !c.noBudget
 }

@@ -126,21 +126,34 @@ func TestPerKeyPolicies(t *testing.T) {
 	if got := bh.MaxConcurrent(); got != preset.DefaultMaxInFlightPerKey {
 		t.Errorf("MaxConcurrent %d, want %d", got, preset.DefaultMaxInFlightPerKey)
 	}
-	b1, err1 := p.Budget()
-	b2, err2 := p.Budget()
-	if err1 != nil || err2 != nil || b1 == nil || b1 == b2 {
-		t.Fatalf("Budget() twice = %p, %v and %p, %v; want two budgets", b1, err1, b2, err2)
+	r1, err1 := p.Retry("k")
+	r2, err2 := p.Retry("k2")
+	if err1 != nil || err2 != nil || r1 == nil || r1.Budget() == nil || r1.Budget() == r2.Budget() {
+		t.Fatalf("Retry() twice = %v, %v and %v, %v; want two retries with budgets of their own", r1, err1, r2, err2)
 	}
-	r, _, _ := c.NewRetry()
-	got := preset.KeyStatus("n", "k", br, bh, r, b1)
+	got := preset.KeyStatus("n", "k", r1, br, bh)
 	if len(got.Instances) != 3 || got.Key != "k" {
 		t.Fatalf("KeyStatus: got %d instances and key %q, want 3 and %q", len(got.Instances), got.Key, "k")
 	}
-	if rs := got.Instances[0]; rs.Kind != "retry" || rs.Key != "k" || rs.Retry == nil || rs.Retry.Budget == nil || rs.Retry.MaxAttempts != r.MaxAttempts() {
-		t.Errorf("KeyStatus: first instance %+v, want the key's retry budget", rs)
+	if rs := got.Instances[0]; rs.Kind != "retry" || rs.Key != "k" || rs.Retry == nil || rs.Retry.Budget == nil || rs.Retry.MaxAttempts != r1.MaxAttempts() {
+		t.Errorf("KeyStatus: first instance %+v, want the key's retry and budget", rs)
 	}
-	if got := preset.KeyStatus("n", "k", br, bh, r, nil); len(got.Instances) != 2 {
-		t.Errorf("KeyStatus without a budget: got %d instances, want 2", len(got.Instances))
+	if got := preset.KeyStatus("n", "k", nil, br, bh); len(got.Instances) != 2 {
+		t.Errorf("KeyStatus without a retry: got %d instances, want 2", len(got.Instances))
+	}
+	shared, err := retry.NewBudget(retry.BudgetConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetBudget(shared)
+	p, _ = c.PerKey()
+	if r, err := p.Retry("k"); err != nil || r.Budget() != shared {
+		t.Errorf("after SetBudget: Retry() = %v (budget %p), %v; want the shared budget %p", r, r.Budget(), err, shared)
+	}
+	c.NoBudget()
+	p, _ = c.PerKey()
+	if r, err := p.Retry("k"); err != nil || r == nil || r.Budget() != nil {
+		t.Errorf("after NoBudget: Retry() = %v, %v; want a retry without a budget", r, err)
 	}
 
 	c.SetBulkhead(bulkhead.Config{MaxConcurrent: -1})
@@ -156,15 +169,15 @@ func TestPerKeyPolicies(t *testing.T) {
 	c.NoBreaker()
 	c.NoBulkhead()
 	if p, ok := c.PerKey(); !ok {
-		t.Error("PerKey() reports no policies with a budget per key, want one")
-	} else if b, err := p.Budget(); b == nil || err != nil {
-		t.Errorf("Budget() = %v, %v with both parts off; want a budget", b, err)
+		t.Error("PerKey() reports no policies with the retry on, want one")
+	} else if r, err := p.Retry("k"); r == nil || err != nil {
+		t.Errorf("Retry() = %v, %v with both parts off; want a retry", r, err)
 	}
-	c.NoBudget()
+	c.NoRetry()
 	if p, ok := c.PerKey(); ok {
-		t.Error("PerKey() reports policies with both parts and the budget off, want none")
-	} else if b, err := p.Budget(); b != nil || err != nil {
-		t.Errorf("Budget() = %v, %v after NoBudget; want nil, nil", b, err)
+		t.Error("PerKey() reports policies with everything off, want none")
+	} else if r, err := p.Retry("k"); r != nil || err != nil {
+		t.Errorf("Retry() = %v, %v after NoRetry; want nil, nil", r, err)
 	}
 }
 

@@ -48,15 +48,12 @@ func AppendTimeoutStatus(st []telemetry.Status, overall, attempt time.Duration) 
 }
 
 // KeyStatus reports one key's policies for a status page: Kind "chain",
-// and in Instances the status of the key's retry budget (a retry status:
-// r's limits, budget's state), of the breaker and of the bulkhead, in that
-// order (those that are not nil).
-func KeyStatus(name, key string, br *breaker.Breaker, bh *bulkhead.Bulkhead, r *retry.Retry, budget *retry.Budget) telemetry.Status {
+// and in Instances the status of the key's retry (its budget included), of
+// the breaker and of the bulkhead, in that order (those that are not nil).
+func KeyStatus(name, key string, r *retry.Retry, br *breaker.Breaker, bh *bulkhead.Bulkhead) telemetry.Status {
 	st := telemetry.Status{Kind: "chain", Name: name, Key: key}
-	if budget != nil {
-		rs := r.StatusWithBudget(budget)
-		rs.Key = key
-		st.Instances = append(st.Instances, rs)
+	if r != nil {
+		st.Instances = append(st.Instances, r.Status())
 	}
 	if br != nil {
 		st.Instances = append(st.Instances, br.Status())
