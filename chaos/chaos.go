@@ -65,7 +65,10 @@ func (p Phase) String() string {
 	var b strings.Builder
 	b.WriteString(p.Name)
 	if p.Duration > 0 {
-		fmt.Fprintf(&b, " %v", p.Duration)
+		if p.Name != "" {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%v", p.Duration)
 	}
 	b.WriteString(":")
 	if len(p.Faults) == 0 {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -86,8 +87,8 @@ func ExampleHandler() {
 // Client-side injection: the Transport answers 503 with Retry-After itself;
 // the server never sees the request.
 func ExampleTransport() {
-	hits := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
+	var hits atomic.Int32 // the server runs handlers in goroutines of its own
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
 	defer srv.Close()
 
 	inj, err := chaos.New(chaos.Config{Faults: []chaos.Fault{{Status: 503, RetryAfter: 2 * time.Second}}})
@@ -104,7 +105,7 @@ func ExampleTransport() {
 	fmt.Println(resp.Status)
 	fmt.Println("Retry-After:", resp.Header.Get("Retry-After"))
 	fmt.Print(string(body))
-	fmt.Println("server hits:", hits)
+	fmt.Println("server hits:", hits.Load())
 	// Output:
 	// 503 Service Unavailable
 	// Retry-After: 2

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -82,7 +83,8 @@ type Fault struct {
 func (f Fault) String() string {
 	var parts []string
 	if f.Probability != 0 && f.Probability != 1 {
-		parts = append(parts, fmt.Sprintf("%g%%", f.Probability*100))
+		// Four significant digits: 0.07 × 100 is 7.000000000000001.
+		parts = append(parts, strconv.FormatFloat(f.Probability*100, 'g', 4, 64)+"%")
 	}
 	switch {
 	case f.Latency > 0 && f.Jitter > 0:
@@ -149,7 +151,10 @@ func (f Fault) check(where string) error {
 		}
 	}
 	if (f.RetryAfter > 0 || f.RetryAfterValue != "") && !f.answers() {
-		return fmt.Errorf("chaos: %s: RetryAfter needs a Status or Code to answer with", where)
+		if f.RetryAfterValue != "" {
+			return fmt.Errorf("chaos: %s.RetryAfterValue %q needs a Status or Code to answer with", where, f.RetryAfterValue)
+		}
+		return fmt.Errorf("chaos: %s.RetryAfter %v needs a Status or Code to answer with", where, f.RetryAfter)
 	}
 	if f.Hang && (f.answers() || f.Reset || f.Latency > 0 || f.Jitter > 0) {
 		return fmt.Errorf("chaos: %s: Hang cannot be combined with Status, Code, Reset, Latency or Jitter", where)

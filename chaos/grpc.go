@@ -30,6 +30,9 @@ const pushbackKey = "grpc-retry-pushback-ms"
 //
 // A call with no fault goes to the handler unchanged. A nil inj injects
 // nothing.
+//
+// A hanging call ends only when its client gives up or the server stops:
+// grpc.Server.Stop ends it, grpc.Server.GracefulStop waits for it.
 func UnaryServerInterceptor(inj *Injector) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		f, ok := inj.Next()
@@ -46,7 +49,9 @@ func UnaryServerInterceptor(inj *Injector) grpc.UnaryServerInterceptor {
 // StreamServerInterceptor returns a gRPC server interceptor that injects
 // inj's faults into streams when they open, as [UnaryServerInterceptor]
 // does for unary calls: a stream that gets a fault with a Code, Hang or
-// Reset ends before the handler sees it, with no message sent.
+// Reset ends before the handler sees it, with no message sent. As for
+// unary calls, grpc.Server.Stop ends a hanging stream and
+// grpc.Server.GracefulStop waits for it.
 func StreamServerInterceptor(inj *Injector) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		f, ok := inj.Next()

@@ -27,7 +27,8 @@ import (
 //     the handler then aborts with http.ErrAbortHandler, which resets the
 //     stream.
 //
-// A request with no fault goes to next unchanged. A nil inj returns next.
+// A request with no fault goes to next unchanged (a nil next answers it 404
+// Not Found). A nil inj returns next.
 //
 // A hanging request ends only when its client gives up or the server closes
 // its connection: http.Server.Close does, but httptest.Server.Close and
@@ -38,6 +39,9 @@ import (
 // is reset before the first response byte: the server then sees a reset
 // request twice, and inj counts it twice.
 func Handler(next http.Handler, inj *Injector) http.Handler {
+	if next == nil {
+		next = http.NotFoundHandler()
+	}
 	if inj == nil {
 		return next
 	}

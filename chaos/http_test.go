@@ -134,6 +134,15 @@ func TestHandlerPassesRequestsWithoutFault(t *testing.T) {
 	}
 }
 
+func TestHandlerNilNextAnswersNotFound(t *testing.T) {
+	inj := mustNew(t, chaos.Config{})
+	rec := httptest.NewRecorder()
+	chaos.Handler(nil, inj).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != http.StatusNotFound {
+		t.Errorf("Handler(nil, inj) answered %d to a request without a fault, want 404", rec.Code)
+	}
+}
+
 func TestHandlerNilInjectorIsNext(t *testing.T) {
 	var b backend
 	if h := chaos.Handler(&b, nil); h != http.Handler(&b) {

@@ -69,7 +69,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"retry-after value with newline", chaos.Config{Faults: []chaos.Fault{{Status: 503, RetryAfterValue: "1\r\nX-Evil: 1"}}},
 			[]string{"Faults[0].RetryAfterValue", `"1\r\nX-Evil: 1"`}},
 		{"retry-after without answer", chaos.Config{Faults: []chaos.Fault{{Latency: time.Millisecond, RetryAfter: time.Second}}},
-			[]string{"Faults[0]", "RetryAfter needs a Status or Code"}},
+			[]string{"Faults[0].RetryAfter 1s", "needs a Status or Code"}},
+		{"retry-after value without answer", chaos.Config{Faults: []chaos.Fault{{Latency: time.Millisecond, RetryAfterValue: "5"}}},
+			[]string{"Faults[0].RetryAfterValue", `"5"`, "needs a Status or Code"}},
 		{"hang with status", chaos.Config{Faults: []chaos.Fault{{Hang: true, Status: 503}}},
 			[]string{"Faults[0]", "Hang cannot be combined"}},
 		{"hang with latency", chaos.Config{Faults: []chaos.Fault{{Hang: true, Latency: time.Second}}},
@@ -484,6 +486,10 @@ func TestFaultAndPhaseString(t *testing.T) {
 		{chaos.Fault{Probability: 0.05, Hang: true}, "5% hang"},
 		{chaos.Fault{Latency: time.Second, Reset: true}, "delay 1s reset"},
 		{chaos.Phase{Name: "healthy", Duration: time.Second}, "healthy 1s: healthy"},
+		{chaos.Phase{Duration: time.Second}, "1s: healthy"},
+		{chaos.Fault{Probability: 0.07, Status: 503}, "7% 503"},
+		{chaos.Fault{Probability: 0.29, Status: 503}, "29% 503"},
+		{chaos.Fault{Probability: 0.12345, Status: 503}, "12.35% 503"},
 		{chaos.Phase{Name: "bad", Faults: []chaos.Fault{{Status: 503}, {Probability: 0.1, Reset: true}}}, "bad: 503; 10% reset"},
 	}
 	for _, tt := range tests {

@@ -39,7 +39,8 @@ type Registry struct {
 // it and the status handler serves it. It is a plain value.
 type Entry struct {
 	// Name is the name the policy was registered under.
-	Name   string `json:"name"`
+	Name string `json:"name"`
+	// Status is the policy's snapshot when it was taken.
 	Status Status `json:"status"`
 }
 

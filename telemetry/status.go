@@ -24,11 +24,12 @@ type Status struct {
 	// host, a gRPC method), already sanitized; empty otherwise.
 	Key string `json:"key,omitempty"`
 
-	Breaker   *BreakerStatus   `json:"breaker,omitempty"`
-	Bulkhead  *BulkheadStatus  `json:"bulkhead,omitempty"`
-	Retry     *RetryStatus     `json:"retry,omitempty"`
-	RateLimit *RateLimitStatus `json:"ratelimit,omitempty"`
-	Timeout   *TimeoutStatus   `json:"timeout,omitempty"`
+	// The kind-specific section, set for the Kind of the same name.
+	Breaker   *BreakerStatus   `json:"breaker,omitempty"`   // Kind "breaker"
+	Bulkhead  *BulkheadStatus  `json:"bulkhead,omitempty"`  // Kind "bulkhead"
+	Retry     *RetryStatus     `json:"retry,omitempty"`     // Kind "retry"
+	RateLimit *RateLimitStatus `json:"ratelimit,omitempty"` // Kind "ratelimit"
+	Timeout   *TimeoutStatus   `json:"timeout,omitempty"`   // Kind "timeout"
 
 	// Instances lists the live instances of a keyed set, one per key.
 	Instances []Status `json:"instances,omitempty"`
@@ -50,28 +51,29 @@ type BreakerStatus struct {
 	State string `json:"state"`
 	// Mode is empty in normal operation, or the breaker's manual mode:
 	// "shadow", "forced-open" or "disabled".
-	Mode                string `json:"mode,omitempty"`
-	Requests            uint32 `json:"requests"`
-	Successes           uint32 `json:"successes"`
-	Failures            uint32 `json:"failures"`   // slow calls included
-	SlowCalls           uint32 `json:"slow_calls"` // the part of Failures that were too slow
-	Neutral             uint32 `json:"neutral"`
-	ConsecutiveFailures uint32 `json:"consecutive_failures"`
+	Mode string `json:"mode,omitempty"`
+	// The counts of the current state period.
+	Requests            uint32 `json:"requests"`             // calls counted: successes, failures and neutral ones
+	Successes           uint32 `json:"successes"`            // calls that succeeded
+	Failures            uint32 `json:"failures"`             // slow calls included
+	SlowCalls           uint32 `json:"slow_calls"`           // the part of Failures that were too slow
+	Neutral             uint32 `json:"neutral"`              // calls counted as neither (client errors, the caller's cancellation)
+	ConsecutiveFailures uint32 `json:"consecutive_failures"` // failures since the last success
 }
 
 // BulkheadStatus is a bulkhead's occupancy and limits, a plain value.
 type BulkheadStatus struct {
-	InFlight      int `json:"in_flight"`
-	Queued        int `json:"queued"`
-	MaxConcurrent int `json:"max_concurrent"`
-	MaxQueue      int `json:"max_queue"`
+	InFlight      int `json:"in_flight"`      // calls running
+	Queued        int `json:"queued"`         // calls waiting for a slot
+	MaxConcurrent int `json:"max_concurrent"` // the most that may run at once
+	MaxQueue      int `json:"max_queue"`      // the most that may wait
 }
 
 // RetryStatus is a retry policy's limits and, when it has one, the state of
 // its retry budget, a plain value.
 type RetryStatus struct {
-	MaxAttempts int           `json:"max_attempts"`
-	Budget      *BudgetStatus `json:"budget,omitempty"`
+	MaxAttempts int           `json:"max_attempts"`     // attempts per call, the first included
+	Budget      *BudgetStatus `json:"budget,omitempty"` // nil without a budget
 }
 
 // BudgetStatus is a retry budget's state. A budget may be shared by many
@@ -86,7 +88,8 @@ type BudgetStatus struct {
 	// Allowed and Rejected count retries since the budget was made.
 	Allowed  uint64 `json:"allowed"`
 	Rejected uint64 `json:"rejected"`
-	// Exhausted is true when not one retry is available.
+	// Exhausted is true when the next retry would be refused: a retry
+	// spends a whole token, earned or from the floor.
 	Exhausted bool `json:"exhausted"`
 }
 
@@ -95,11 +98,11 @@ type BudgetStatus struct {
 type RateLimitStatus struct {
 	// Limit is the sustained rate in calls per second.
 	Limit  float64 `json:"limit"`
-	Burst  int     `json:"burst"`
-	Tokens float64 `json:"tokens"`
+	Burst  int     `json:"burst"`  // the most tokens the bucket holds
+	Tokens float64 `json:"tokens"` // the tokens in the bucket now
 }
 
 // TimeoutStatus is a timeout policy's configured duration, a plain value.
 type TimeoutStatus struct {
-	Seconds float64 `json:"seconds"`
+	Seconds float64 `json:"seconds"` // the timeout
 }
