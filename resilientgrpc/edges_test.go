@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
 	"github.com/cascadeguard/resilience"
@@ -440,5 +441,46 @@ func TestUnaryPolicyThatSwallowsAFailure(t *testing.T) {
 	client := unaryClient(t, &healthServer{check: fail(codes.Unavailable)}, swallow)
 	if _, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{}); status.Code(err) != codes.Unavailable {
 		t.Errorf("got %v, want the call's Unavailable", err)
+	}
+}
+
+// tagKey is the context key a test stats handler sets per RPC.
+type tagKey struct{}
+
+// tagger is a stats handler that tags every RPC's context, as tracing
+// handlers put their span there.
+type tagger struct{}
+
+func (tagger) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context {
+	return context.WithValue(ctx, tagKey{}, "tagged")
+}
+func (tagger) HandleRPC(context.Context, stats.RPCStats)                         {}
+func (tagger) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+func (tagger) HandleConn(context.Context, stats.ConnStats)                       {}
+
+// TestStreamContextCarriesTheAttemptsValues: the stream's Context has the
+// values gRPC and its stats handlers put in the attempt's context.
+func TestStreamContextCarriesTheAttemptsValues(t *testing.T) {
+	h := &healthServer{}
+	std := newStandard(t)
+	client := healthpb.NewHealthClient(dial(t, serve(t, h, nil), append(std.DialOptions(), grpc.WithStatsHandler(tagger{}))...))
+	w, err := client.Watch(context.WithValue(context.Background(), requestKey{}, "caller's"), watchReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Context().Value(tagKey{}); got != "tagged" {
+		t.Errorf("stream Context's stats handler value: %v, want tagged", got)
+	}
+	if got := w.Context().Value(requestKey{}); got != "caller's" {
+		t.Errorf("stream Context's caller value: %v, want the caller's", got)
+	}
+	if _, err := recvAll[healthpb.HealthCheckResponse](w); err == nil {
+		t.Fatal("want the end of the stream")
+	}
+	// The preset's stream retries are named apart from its unary ones.
+	for key, k := range keyPolicies(t, std.StreamKeys()) {
+		if k.Retry == nil || k.Retry.Name() != "resilientgrpc-stream" {
+			t.Errorf("stream key %s: retry %v, want one named resilientgrpc-stream", key, k.Retry)
+		}
 	}
 }

@@ -105,7 +105,7 @@ type standardConfig struct {
 type Standard struct {
 	unary      *interceptor
 	stream     *interceptor
-	unaryKeys  *keyed.Keyed // nil when breaker, bulkhead and per-key budgets are off
+	unaryKeys  *keyed.Keyed // nil when retry, breaker and bulkhead are off
 	streamKeys *keyed.Keyed
 	budget     *retry.Budget
 }
@@ -437,8 +437,8 @@ func StreamBreaker(b *breaker.Breaker) resilience.Policy {
 }
 
 // Keys returns the per-key policies of unary calls: a [keyed.Keyed] whose
-// instances are [*KeyPolicy] values. It returns nil when the breaker, the
-// bulkhead and the per-key retry budget are all turned off.
+// instances are [*KeyPolicy] values. It returns nil when the retry, the
+// breaker and the bulkhead are all turned off.
 func (s *Standard) Keys() *keyed.Keyed { return s.unaryKeys }
 
 // StreamKeys returns the per-key policies of streams, like [Standard.Keys].

@@ -446,19 +446,36 @@ func (s *stream) Header() (metadata.MD, error) {
 // Trailer returns the trailer of the current attempt.
 func (s *stream) Trailer() metadata.MD { return s.current().cs.Trailer() }
 
-// Context returns the stream's context: the caller's, ended when the call
-// ends (its last attempt ended, the policy returned), not when a retry
-// replaces an attempt, whose own stream context gRPC ends.
+// Context returns the stream's context: it ends when the call ends (its
+// last attempt ended, the policy returned), not when a retry replaces an
+// attempt, whose own stream context gRPC ends; its values are those of the
+// current attempt's stream context (what gRPC and its stats handlers put
+// there, and the caller's).
 func (s *stream) Context() context.Context {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sctx == nil {
-		s.sctx, s.cancel = context.WithCancel(s.ctx)
+		ctx, cancel := context.WithCancel(s.ctx)
+		s.sctx, s.cancel = &streamCtx{Context: ctx, s: s}, cancel
 		if s.done {
 			s.cancel()
 		}
 	}
 	return s.sctx
+}
+
+// streamCtx is a stream's Context: its own end, the current attempt's
+// values.
+type streamCtx struct {
+	context.Context
+	s *stream
+}
+
+func (c *streamCtx) Value(key any) any {
+	if a := c.s.current(); a != nil && a.cs != nil {
+		return a.cs.Context().Value(key)
+	}
+	return c.Context.Value(key)
 }
 
 var _ grpc.ClientStream = (*stream)(nil)

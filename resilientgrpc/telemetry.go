@@ -35,10 +35,10 @@ func WithTelemetry(s telemetry.Settings) StandardOption {
 }
 
 // Status reports the preset for a status page ([telemetry.StatusHandler]):
-// Kind "resilientgrpc" and, in Instances, the status of its retry (with
-// the budget), of its built-in timeouts (named "overall" and "attempt"),
-// and of its per-key policies ([Standard.Keys], then [Standard.StreamKeys],
-// keyed sets of [KeyPolicy] statuses with each key's breaker and bulkhead).
+// Kind "resilientgrpc" and, in Instances, the status of its built-in
+// timeouts (named "overall" and "attempt") and of its per-key policies
+// ([Standard.Keys], then [Standard.StreamKeys], keyed sets of [KeyPolicy]
+// statuses with each key's retry and budget, breaker and bulkhead).
 func (s *Standard) Status() telemetry.Status {
 	st := telemetry.Status{Kind: standardName, Name: standardName}
 	if r, ok := s.unary.policy.(telemetry.StatusReporter); ok {

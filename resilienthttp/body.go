@@ -209,11 +209,15 @@ func handOver(resp *http.Response, ex *exchange) {
 	resp.Body = b
 }
 
-// bodiless reports whether the protocol gives resp no body: the answer to a
-// HEAD, a 204 or a 304.
+// bodiless reports whether resp has no body left to read: the answer to a
+// HEAD, or a 204 or 304 whose stream has ended (ContentLength 0; an HTTP/2
+// 204 whose stream is still open has -1, and ending its context would reset
+// the stream before the caller reads its end).
 func bodiless(resp *http.Response) bool {
-	return resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified ||
-		resp.Request != nil && resp.Request.Method == http.MethodHead
+	if resp.Request != nil && resp.Request.Method == http.MethodHead {
+		return true
+	}
+	return (resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified) && resp.ContentLength == 0
 }
 
 // readAhead reads up to max bytes of resp's body into memory. If the body

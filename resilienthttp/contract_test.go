@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -354,5 +355,120 @@ func TestHTTP2BodilessResponsesReleaseTheirContext(t *testing.T) {
 			t.Errorf("%s 204 over HTTP/2: %d contexts attached to the caller's after RoundTrip, want 0", method, n)
 		}
 		resp.Body.Close()
+	}
+}
+
+// TestHTTP2ResetDuringUploadCountsAgainstTheHost: when an HTTP/2 host
+// resets the stream of a streaming upload, net/http closes the body it was
+// reading; the read that fails then is not the caller's fault: the host's
+// failure counts.
+func TestHTTP2ResetDuringUploadCountsAgainstTheHost(t *testing.T) {
+	srv, h2, _ := newH2Server(t, func(w http.ResponseWriter, r *http.Request) {
+		var b [1]byte
+		io.ReadFull(r.Body, b[:])
+		panic(http.ErrAbortHandler) // RST_STREAM: the host failed
+	})
+	tr := h2Standard(t, h2, resilienthttp.WithoutRetry(), resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 1}))
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write([]byte("x")) // the caller streams one byte, the rest later
+	req, _ := http.NewRequest(http.MethodPost, srv.URL, pr)
+	resp, err := tr.RoundTrip(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("got a response, want the stream's reset")
+	}
+	if resilience.IsNeutral(err) {
+		t.Errorf("the host's reset came out neutral: %v", err)
+	}
+	tr.Hosts().Range(func(_ string, p resilience.Policy) bool {
+		if got := p.(*resilienthttp.HostPolicy).Breaker.State(); got != breaker.StateOpen {
+			t.Errorf("breaker %v after the host reset the stream (ConsecutiveFailures 1), want open", got)
+		}
+		return true
+	})
+}
+
+// countingConn counts the writes to a connection.
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c countingConn) Write(p []byte) (int, error) { c.writes.Add(1); return c.Conn.Write(p) }
+
+// TestInMemoryBodyIsOneWrite: a body in memory (http.NewRequest's
+// bytes.Reader) is not wrapped: net/http still sends it with the headers in
+// one write.
+func TestInMemoryBodyIsOneWrite(t *testing.T) {
+	srv := newServer(t, statuses(200))
+	var writes atomic.Int64
+	h := newHTTPTransport(t)
+	h.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return countingConn{c, &writes}, nil
+	}
+	tr := newStandard(t, h)
+	post := func() int64 {
+		before := writes.Load()
+		req, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(bytes.Repeat([]byte("a"), 100)))
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, resp)
+		return writes.Load() - before
+	}
+	post() // dials
+	if got := post(); got != 1 {
+		t.Errorf("a 100-byte POST took %d writes on a reused connection, want 1 (headers and body together)", got)
+	}
+}
+
+// TestHTTP2NoContentStillOpenReadsToEOF: an HTTP/2 204 or 304 whose stream
+// the server has not ended yet keeps its context until read: reading its
+// empty body gives EOF, not a reset.
+func TestHTTP2NoContentStillOpenReadsToEOF(t *testing.T) {
+	for _, code := range []int{http.StatusNoContent, http.StatusNotModified} {
+		release := make(chan struct{})
+		srv, h2, _ := newH2Server(t, func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(code)
+			w.(http.Flusher).Flush()
+			<-release // the server is slow to end the stream
+		})
+		tr := h2Standard(t, h2)
+		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		close(release)
+		_, rerr := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if rerr != nil {
+			t.Errorf("%d over HTTP/2: reading its (empty) body: %v, want EOF", code, rerr)
+		}
+	}
+}
+
+// TestOtherTransportsJudgeTheirOwnRequests: net/http's rules for refusing
+// a request (here: no host) are net/http's; another RoundTripper (a unix
+// socket's, say) may serve such a request, and its failures are the
+// host's.
+func TestOtherTransportsJudgeTheirOwnRequests(t *testing.T) {
+	var calls atomic.Int64
+	next := roundTripFunc(func(*http.Request) (*http.Response, error) {
+		calls.Add(1)
+		return nil, errors.New("socket: backend unavailable")
+	})
+	tr := resilienthttp.NewTransport(next, retryN(3))
+	req, _ := http.NewRequest("GET", "http://placeholder/x", nil)
+	req.URL.Host = "" // the socket's path is elsewhere
+	_, err := tr.RoundTrip(req)
+	if calls.Load() != 3 || resilience.IsNeutral(err) {
+		t.Errorf("%d attempts, neutral %v; want 3 attempts and a failure", calls.Load(), resilience.IsNeutral(err))
 	}
 }

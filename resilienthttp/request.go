@@ -62,25 +62,29 @@ func nothingSent(err error) bool {
 }
 
 // refused reports whether the attempt that failed with err was refused
-// before anything was sent, as [http.Transport] refuses: no URL or header,
-// no host, a method that is not a token, a header or trailer field that is
-// not valid, or a scheme it does not speak (net/http's "unsupported protocol
-// scheme"; a scheme registered with RegisterProtocol is served, and its
-// failures are the host's). Such a request says nothing about the host: its
-// error must not count against the host's breaker, nor be retried. It is
-// asked only when an attempt failed, so that a request that succeeds pays
-// nothing for it.
-func refused(req *http.Request, err error) bool {
+// before anything was sent: the error is net/http's "unsupported protocol
+// scheme" (a scheme registered with RegisterProtocol is served, and its
+// failures are the host's), or next is an [http.Transport] and req is one
+// it refuses (no URL or header, no host, a method that is not a token, a
+// header or trailer field that is not valid; another RoundTripper, a unix
+// socket's say, may accept such a request, and its failures are then the
+// host's). Such a request says nothing about the host: its error must not
+// count against the host's breaker, nor be retried. It is asked only when
+// an attempt failed, so that a request that succeeds pays nothing for it.
+func refused(req *http.Request, next http.RoundTripper, err error) bool {
+	if strings.Contains(err.Error(), "unsupported protocol scheme") {
+		return true
+	}
+	if _, ok := next.(*http.Transport); !ok {
+		return false
+	}
 	if req.URL == nil || req.Header == nil || req.URL.Host == "" {
 		return true
 	}
 	if m := req.Method; m != "" && strings.IndexFunc(m, notToken) >= 0 {
 		return true
 	}
-	if !validFields(req.Header) || !validFields(req.Trailer) {
-		return true
-	}
-	return strings.Contains(err.Error(), "unsupported protocol scheme")
+	return !validFields(req.Header) || !validFields(req.Trailer)
 }
 
 func notToken(r rune) bool { return !httpguts.IsTokenRune(r) }

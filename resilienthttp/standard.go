@@ -312,7 +312,7 @@ func (h *HostPolicy) Retain() bool {
 // Hosts returns the per-host policies of a transport made by
 // [NewStandardTransport]: a [keyed.Keyed] whose instances are
 // [*HostPolicy] values. It returns nil for other transports, and when the
-// breaker, the bulkhead and the per-host retry budget are all turned off.
+// retry, the breaker and the bulkhead are all turned off.
 func (t *Transport) Hosts() *keyed.Keyed {
 	if t.std == nil {
 		return nil

@@ -55,11 +55,11 @@ func spanRecording(ctx context.Context) bool {
 }
 
 // Status reports the transport for a status page ([telemetry.StatusHandler]):
-// Kind "resilienthttp" and, in Instances, the status of its policy (for a
-// standard transport, the retry with its budget), of its built-in timeouts
-// (named "overall" and "attempt"), and of its hosts ([Transport.Hosts], a
-// keyed set of [HostPolicy] statuses, each with the host's breaker and
-// bulkhead). A policy given to [NewTransport] that does not implement
+// Kind "resilienthttp" and, in Instances, the status of its policy (the one
+// given to [NewTransport]; a standard transport has none of its own), of its
+// built-in timeouts (named "overall" and "attempt"), and of its hosts
+// ([Transport.Hosts], a keyed set of [HostPolicy] statuses, each with the
+// host's retry and budget, breaker and bulkhead). A policy given to [NewTransport] that does not implement
 // [telemetry.StatusReporter] is left out.
 func (t *Transport) Status() telemetry.Status {
 	st := telemetry.Status{Kind: standardName, Name: standardName}

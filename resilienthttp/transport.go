@@ -1,12 +1,15 @@
 package resilienthttp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -259,13 +262,9 @@ func (c *call) send(actx context.Context, fired *bool) error {
 	}
 
 	var watched *callerBody
-	if body != nil && body != http.NoBody {
-		if _, inMemory := body.(*bytesBody); !inMemory {
-			if _, file := body.(*os.File); !file { // a file keeps sendfile
-				watched = &callerBody{ReadCloser: body, declared: c.req.ContentLength}
-				body, orig = watched, false
-			}
-		}
+	if body != nil && body != http.NoBody && !cannotFail(body) {
+		watched = &callerBody{ReadCloser: body, declared: c.req.ContentLength}
+		body, orig = watched, false
 	}
 	req, ex, stop := c.request(actx, body, orig, spare)
 	resp, err := c.next.RoundTrip(req)
@@ -378,7 +377,7 @@ func (c *call) setBody(r *http.Request, body io.ReadCloser) {
 
 // failed returns the op's error for an attempt that got no response.
 func (c *call) failed(actx context.Context, ex *exchange, err error, replayable bool, fired *bool, body *callerBody) error {
-	if refused(c.req, err) || body.faulty() {
+	if refused(c.req, c.next, err) || body.faulty() {
 		// The request is at fault, not the host: net/http refused it, or
 		// the caller's body failed or did not match its length.
 		err = resilience.MarkNeutral(permanent(err))
@@ -516,24 +515,55 @@ func (e *attemptError) Unwrap() []error { return []error{e.err, e.cause} }
 // method Permanent() bool that reports true.
 func permanent(err error) error { return retry.Permanent(err) }
 
-// callerBody watches the caller's request body (one that is not in memory)
-// as the wrapped transport reads it: a Read error, or a length other than
-// the declared one, is the caller's fault (an upload the client aborted, an
-// http.MaxBytesReader that stopped it), not the host's.
+// callerBody watches the caller's request body as the wrapped transport
+// reads it: a Read error, or a length other than the declared one, is the
+// caller's fault (an upload the client aborted, an http.MaxBytesReader that
+// stopped it), not the host's. A Read that fails because the transport
+// closed the body (HTTP/2 closes it when the stream is reset) is not.
 type callerBody struct {
 	io.ReadCloser
 	declared int64 // the request's ContentLength; 0 or less: unknown
 	n        atomic.Int64
 	bad      atomic.Bool
+	closed   atomic.Bool // the transport closed the body
 }
 
 func (b *callerBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	total := b.n.Add(int64(n))
-	if err != nil && err != io.EOF || err == io.EOF && b.declared > 0 && total != b.declared {
+	if err != nil && err != io.EOF && !b.closed.Load() || err == io.EOF && b.declared > 0 && total != b.declared {
 		b.bad.Store(true)
 	}
 	return n, err
+}
+
+// Close notes that the transport closed the body before closing it, so
+// that a Read it makes fail is not the caller's fault.
+func (b *callerBody) Close() error {
+	b.closed.Store(true)
+	return b.ReadCloser.Close()
+}
+
+// Readers whose Read cannot fail: net/http sends them with the headers in
+// one write, and nothing is to be learned by watching them.
+var (
+	nopCloserType         = reflect.TypeOf(io.NopCloser(struct{ io.Reader }{}))
+	nopCloserWriterToType = reflect.TypeOf(io.NopCloser(strings.NewReader("")))
+)
+
+// cannotFail reports whether body is in memory (our buffer, or a
+// bytes.Reader, bytes.Buffer or strings.Reader, io.NopCloser's included, as
+// http.NewRequest makes them) or a file, which keeps sendfile.
+func cannotFail(body io.ReadCloser) bool {
+	var r io.Reader = body
+	if t := reflect.TypeOf(r); t == nopCloserType || t == nopCloserWriterToType {
+		r, _ = reflect.ValueOf(r).Field(0).Interface().(io.Reader)
+	}
+	switch r.(type) {
+	case *bytesBody, *bytes.Reader, *bytes.Buffer, *strings.Reader, *os.File:
+		return true
+	}
+	return false
 }
 
 // faulty reports whether the caller's body failed; false for a nil b.

@@ -39,10 +39,7 @@ type PerKey struct {
 func (c *Config) PerKey() (PerKey, bool) {
 	p := PerKey{prefix: c.Name, Name: c.Name, ProbeTimeout: c.ProbeTimeout(), budgets: c.BudgetPerKey()}
 	if c.Retry != nil {
-		cfg := *c.Retry
-		if cfg.Name == "" {
-			cfg.Name = c.Name
-		}
+		cfg := *c.Retry       // an empty Name becomes the PerKey's Name in Retry
 		cfg.Budget = c.Budget // nil unless all keys share one
 		cfg.Telemetry = c.TelemetryFor(cfg.Telemetry)
 		p.retry = &cfg
@@ -70,6 +67,9 @@ func (p PerKey) Retry(key string) (*retry.Retry, error) {
 		return nil, nil
 	}
 	cfg := *p.retry
+	if cfg.Name == "" {
+		cfg.Name = p.Name // a preset's streams name theirs apart
+	}
 	if p.budgets {
 		b, err := retry.NewBudget(retry.BudgetConfig{})
 		if err != nil {
