@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -482,5 +483,41 @@ func TestStreamContextCarriesTheAttemptsValues(t *testing.T) {
 		if k.Retry == nil || k.Retry.Name() != "resilientgrpc-stream" {
 			t.Errorf("stream key %s: retry %v, want one named resilientgrpc-stream", key, k.Retry)
 		}
+	}
+}
+
+// TestContextsDerivedFromAStreamStartNoGoroutine: contexts derived from a
+// stream's Context register with its end, without a goroutine each.
+func TestContextsDerivedFromAStreamStartNoGoroutine(t *testing.T) {
+	h := &healthServer{watch: func(_ *healthpb.HealthCheckRequest, s healthpb.Health_WatchServer, _ int32) error {
+		if err := s.Send(serving()); err != nil {
+			return err
+		}
+		<-s.Context().Done()
+		return nil
+	}}
+	std := newStandard(t)
+	client := healthpb.NewHealthClient(dial(t, serve(t, h, nil), std.DialOptions()...))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w, err := client.Watch(ctx, watchReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	var cancels []context.CancelFunc
+	for range 100 {
+		_, c := context.WithCancel(w.Context())
+		cancels = append(cancels, c)
+	}
+	after := runtime.NumGoroutine()
+	for _, c := range cancels {
+		c()
+	}
+	if after-before >= 50 {
+		t.Errorf("100 contexts derived from the stream's Context started %d goroutines", after-before)
 	}
 }

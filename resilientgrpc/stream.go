@@ -471,6 +471,11 @@ type streamCtx struct {
 	s *stream
 }
 
+// AfterFunc lets the contexts derived from c register with c's own end,
+// without a goroutine: package context looks for its parent's cancellation
+// through Value, which finds the attempt's, not c's.
+func (c *streamCtx) AfterFunc(f func()) func() bool { return context.AfterFunc(c.Context, f) }
+
 func (c *streamCtx) Value(key any) any {
 	if a := c.s.current(); a != nil && a.cs != nil {
 		return a.cs.Context().Value(key)

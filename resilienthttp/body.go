@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"reflect"
 	"slices"
 )
 
@@ -210,14 +211,30 @@ func handOver(resp *http.Response, ex *exchange) {
 }
 
 // bodiless reports whether resp has no body left to read: the answer to a
-// HEAD, or a 204 or 304 whose stream has ended (ContentLength 0; an HTTP/2
-// 204 whose stream is still open has -1, and ending its context would reset
-// the stream before the caller reads its end).
+// HEAD, or a 204 or 304 whose stream has ended, which HTTP/2 gives an empty
+// body of its own type. A 204 whose HTTP/2 stream is still open has a live
+// body, whatever its Content-Length says: ending its context would reset
+// the stream before the caller reads its end, so it is released at EOF or
+// Close, as any body.
 func bodiless(resp *http.Response) bool {
 	if resp.Request != nil && resp.Request.Method == http.MethodHead {
 		return true
 	}
-	return (resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified) && resp.ContentLength == 0
+	return (resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified) && endedBody(resp.Body)
+}
+
+// endedBody reports whether b is net/http's body of an HTTP/2 stream that
+// ended with its headers. The type is unexported: it is matched by name, and
+// a Go version that renames it only keeps such contexts until Close.
+func endedBody(b io.ReadCloser) bool {
+	t := reflect.TypeOf(b)
+	if t == nil {
+		return false
+	}
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.PkgPath() == "net/http" && t.Name() == "http2noBodyReader"
 }
 
 // readAhead reads up to max bytes of resp's body into memory. If the body

@@ -472,3 +472,71 @@ func TestOtherTransportsJudgeTheirOwnRequests(t *testing.T) {
 		t.Errorf("%d attempts, neutral %v; want 3 attempts and a failure", calls.Load(), resilience.IsNeutral(err))
 	}
 }
+
+// TestInMemoryBodyOfTheWrongLengthIsTheCallersFault: an in-memory body
+// shorter than its declared ContentLength is the caller's mistake: neutral,
+// and sent once.
+func TestInMemoryBodyOfTheWrongLengthIsTheCallersFault(t *testing.T) {
+	srv := newServer(t, statuses(200))
+	h := newHTTPTransport(t)
+	var calls atomic.Int64
+	next := roundTripFunc(func(r *http.Request) (*http.Response, error) { calls.Add(1); return h.RoundTrip(r) })
+	tr := resilienthttp.NewTransport(next, retryN(3))
+	req, _ := http.NewRequest(http.MethodPut, srv.URL, strings.NewReader("hello"))
+	req.ContentLength = 10 // the caller's mistake
+	resp, err := tr.RoundTrip(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("want net/http's ContentLength error")
+	}
+	if !resilience.IsNeutral(err) || calls.Load() != 1 {
+		t.Errorf("neutral %v after %d attempts; want a neutral error after 1 attempt", resilience.IsNeutral(err), calls.Load())
+	}
+}
+
+// TestRefusalsThroughAWrappingTransport: net/http refuses a bad header
+// also behind a RoundTripper that wraps it (tracing, auth): the refusal is
+// still the request's fault, not the host's.
+func TestRefusalsThroughAWrappingTransport(t *testing.T) {
+	srv := newServer(t, statuses(200))
+	h := newHTTPTransport(t)
+	next := roundTripFunc(func(r *http.Request) (*http.Response, error) { return h.RoundTrip(r) })
+	tr := newStandard(t, next, append(quickRetries(3), resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 1}))...)
+	bad, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	bad.Header.Set("X-User", "a\r\nb")
+	if _, err := tr.RoundTrip(bad); err == nil || !resilience.IsNeutral(err) {
+		t.Fatalf("bad header: %v, want a neutral error", err)
+	}
+	resp, err := mustGet(t, tr, srv.URL)
+	if err != nil {
+		t.Fatalf("a good request after a caller's bad header: %v", err)
+	}
+	readAll(t, resp)
+}
+
+// TestHTTP2NoContentDeclaredZeroStillOpen: an HTTP/2 204 or 304 that
+// declares Content-Length: 0 while its stream is still open keeps its
+// context until read.
+func TestHTTP2NoContentDeclaredZeroStillOpen(t *testing.T) {
+	for _, code := range []int{http.StatusNoContent, http.StatusNotModified} {
+		release := make(chan struct{})
+		srv, h2, _ := newH2Server(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "0")
+			w.WriteHeader(code)
+			w.(http.Flusher).Flush()
+			<-release
+		})
+		tr := h2Standard(t, h2)
+		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		close(release)
+		_, rerr := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if rerr != nil {
+			t.Errorf("%d over HTTP/2 (Content-Length: 0, stream open): reading: %v, want EOF", code, rerr)
+		}
+	}
+}

@@ -72,8 +72,13 @@ func nothingSent(err error) bool {
 // count against the host's breaker, nor be retried. It is asked only when
 // an attempt failed, so that a request that succeeds pays nothing for it.
 func refused(req *http.Request, next http.RoundTripper, err error) bool {
-	if strings.Contains(err.Error(), "unsupported protocol scheme") {
-		return true
+	msg := err.Error()
+	for _, s := range refusals {
+		if strings.Contains(msg, s) {
+			// net/http's own words, also through a RoundTripper that
+			// wraps an http.Transport (a tracing or auth layer).
+			return true
+		}
 	}
 	if _, ok := next.(*http.Transport); !ok {
 		return false
@@ -85,6 +90,18 @@ func refused(req *http.Request, next http.RoundTripper, err error) bool {
 		return true
 	}
 	return !validFields(req.Header) || !validFields(req.Trailer)
+}
+
+// refusals are the texts of the errors with which net/http refuses a
+// request before sending anything.
+var refusals = [...]string{
+	"unsupported protocol scheme",
+	"net/http: invalid header field",
+	"net/http: invalid trailer field",
+	"net/http: invalid method",
+	"http: no Host in request URL",
+	"http: nil Request.URL",
+	"http: nil Request.Header",
 }
 
 func notToken(r rune) bool { return !httpguts.IsTokenRune(r) }

@@ -262,7 +262,7 @@ func (c *call) send(actx context.Context, fired *bool) error {
 	}
 
 	var watched *callerBody
-	if body != nil && body != http.NoBody && !cannotFail(body) {
+	if body != nil && body != http.NoBody && !cannotFail(body, c.req.ContentLength) {
 		watched = &callerBody{ReadCloser: body, declared: c.req.ContentLength}
 		body, orig = watched, false
 	}
@@ -531,7 +531,10 @@ type callerBody struct {
 func (b *callerBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	total := b.n.Add(int64(n))
-	if err != nil && err != io.EOF && !b.closed.Load() || err == io.EOF && b.declared > 0 && total != b.declared {
+	if b.closed.Load() {
+		return n, err // the transport ended it: nothing the caller did
+	}
+	if err != nil && err != io.EOF || err == io.EOF && b.declared > 0 && total != b.declared {
 		b.bad.Store(true)
 	}
 	return n, err
@@ -551,17 +554,24 @@ var (
 	nopCloserWriterToType = reflect.TypeOf(io.NopCloser(strings.NewReader("")))
 )
 
-// cannotFail reports whether body is in memory (our buffer, or a
-// bytes.Reader, bytes.Buffer or strings.Reader, io.NopCloser's included, as
-// http.NewRequest makes them) or a file, which keeps sendfile.
-func cannotFail(body io.ReadCloser) bool {
+// cannotFail reports whether body needs no watching: our buffer; a
+// bytes.Reader, bytes.Buffer or strings.Reader (io.NopCloser's included, as
+// http.NewRequest makes them) that holds exactly the declared length; or a
+// file, which keeps sendfile.
+func cannotFail(body io.ReadCloser, declared int64) bool {
 	var r io.Reader = body
 	if t := reflect.TypeOf(r); t == nopCloserType || t == nopCloserWriterToType {
 		r, _ = reflect.ValueOf(r).Field(0).Interface().(io.Reader)
 	}
-	switch r.(type) {
-	case *bytesBody, *bytes.Reader, *bytes.Buffer, *strings.Reader, *os.File:
+	switch v := r.(type) {
+	case *bytesBody, *os.File:
 		return true
+	case *bytes.Reader:
+		return v != nil && int64(v.Len()) == declared
+	case *bytes.Buffer:
+		return v != nil && int64(v.Len()) == declared
+	case *strings.Reader:
+		return v != nil && int64(v.Len()) == declared
 	}
 	return false
 }
