@@ -429,27 +429,33 @@ func TestInMemoryBodyIsOneWrite(t *testing.T) {
 }
 
 // TestHTTP2NoContentStillOpenReadsToEOF: an HTTP/2 204 or 304 whose stream
-// the server has not ended yet keeps its context until read: reading its
-// empty body gives EOF, not a reset.
+// the server has not ended yet keeps its context until read, whether or not
+// it declares Content-Length: 0: reading its empty body gives EOF, not a
+// reset.
 func TestHTTP2NoContentStillOpenReadsToEOF(t *testing.T) {
-	for _, code := range []int{http.StatusNoContent, http.StatusNotModified} {
-		release := make(chan struct{})
-		srv, h2, _ := newH2Server(t, func(w http.ResponseWriter, r *http.Request) {
-			w.WriteHeader(code)
-			w.(http.Flusher).Flush()
-			<-release // the server is slow to end the stream
-		})
-		tr := h2Standard(t, h2)
-		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
-		resp, err := tr.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		close(release)
-		_, rerr := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if rerr != nil {
-			t.Errorf("%d over HTTP/2: reading its (empty) body: %v, want EOF", code, rerr)
+	for _, declareZero := range []bool{false, true} {
+		for _, code := range []int{http.StatusNoContent, http.StatusNotModified} {
+			release := make(chan struct{})
+			srv, h2, _ := newH2Server(t, func(w http.ResponseWriter, r *http.Request) {
+				if declareZero {
+					w.Header().Set("Content-Length", "0")
+				}
+				w.WriteHeader(code)
+				w.(http.Flusher).Flush()
+				<-release // the server is slow to end the stream
+			})
+			tr := h2Standard(t, h2)
+			req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			close(release)
+			_, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if rerr != nil {
+				t.Errorf("%d over HTTP/2 (Content-Length: 0 declared %v, stream open): reading its (empty) body: %v, want EOF", code, declareZero, rerr)
+			}
 		}
 	}
 }
@@ -512,31 +518,4 @@ func TestRefusalsThroughAWrappingTransport(t *testing.T) {
 		t.Fatalf("a good request after a caller's bad header: %v", err)
 	}
 	readAll(t, resp)
-}
-
-// TestHTTP2NoContentDeclaredZeroStillOpen: an HTTP/2 204 or 304 that
-// declares Content-Length: 0 while its stream is still open keeps its
-// context until read.
-func TestHTTP2NoContentDeclaredZeroStillOpen(t *testing.T) {
-	for _, code := range []int{http.StatusNoContent, http.StatusNotModified} {
-		release := make(chan struct{})
-		srv, h2, _ := newH2Server(t, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Length", "0")
-			w.WriteHeader(code)
-			w.(http.Flusher).Flush()
-			<-release
-		})
-		tr := h2Standard(t, h2)
-		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
-		resp, err := tr.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		close(release)
-		_, rerr := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if rerr != nil {
-			t.Errorf("%d over HTTP/2 (Content-Length: 0, stream open): reading: %v, want EOF", code, rerr)
-		}
-	}
 }
