@@ -113,6 +113,16 @@ func ms(d time.Duration) string {
 	}
 }
 
+// withInterval formats d ÷ base with its bootstrap interval ci, when the
+// ratio is under 10 (above, the interval says nothing worth the space).
+func withInterval(d, base time.Duration, ci [2]float64) string {
+	s := ratio(d, base)
+	if s == "–" || float64(d) >= 10*float64(base) || ci[1] == 0 {
+		return s
+	}
+	return fmt.Sprintf("%s (%.2f–%.2f)", s, ci[0], ci[1])
+}
+
 func ratio(d, base time.Duration) string {
 	if base <= 0 || d <= 0 {
 		return "–"
@@ -148,7 +158,7 @@ func report(w io.Writer, cfg config, cs []contender, rs []result, took time.Dura
 			rec = fmt.Sprintf("%.1f s", r.recovery.Seconds())
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %.1f %% | %s | %s | %.2f | %d | %d | %s | %.1f %% |\n",
-			r.name, ms(r.aBaseP99), ratio(r.aP99[0], r.aBaseP99), ratio(r.aP99[1], r.aBaseP99),
+			r.name, ms(r.aBaseP99), withInterval(r.aP99[0], r.aBaseP99, r.aRatioCI[0]), withInterval(r.aP99[1], r.aBaseP99, r.aRatioCI[1]),
 			100*r.aFailed, ms(r.bOpenP99), off, r.hitsPerReq, r.newConns, r.peakG, rec, 100*r.healServed)
 	}
 	fmt.Fprintln(w)
@@ -163,6 +173,7 @@ func report(w io.Writer, cfg config, cs []contender, rs []result, took time.Dura
 
 const legend = `Columns (times by scheduled arrival; "outage" = the 503 and hang phases):
 - A p99 baseline: p99 latency of A's requests in the baseline, after its first 500 ms (connection warm-up); the ratios divide A's p99 in each outage phase by it. Latency runs from the scheduled arrival to the answer, queueing included; shed requests are left out of the percentiles but counted in "A failed".
+- The interval after each ratio is its 90 % bootstrap interval (1,000 resamples of both phases, seeded): how far the ratio moves from sampling noise alone in a run like this one.
 - A failed in outage: share of A's requests in the outage not answered 200 within the deadline (shed, expired in the queue, failed).
 - B p99 once open: p99 latency of B's requests in the hang phase, failures included. A breaker that opened during the 503s ("B shut off after" under 4 s) answers them without calling B; one that opens later pays part of the hang, and without a breaker it is the hang's full cost.
 - B shut off after: from the start of the 503s until the first 100 ms window from which, to the heal, B's server sees fewer than 10 % of the frontend's B requests in every window (when the breaker had opened for good); "never" when that does not happen.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -152,4 +154,59 @@ func rs2hits(rs []record) []time.Duration {
 		hits[i] = r.arrival
 	}
 	return hits
+}
+
+// TestResampledP99 checks the counting p99 against sorting the same
+// resample (two generators with one seed draw the same indices).
+func TestResampledP99(t *testing.T) {
+	for _, n := range []int{1, 2, 99, 100, 101, 1000, 4321} {
+		src := rand.New(rand.NewPCG(uint64(n), 7))
+		sorted := make([]time.Duration, n)
+		for i := range sorted {
+			sorted[i] = time.Duration(src.IntN(5000)) * time.Microsecond
+		}
+		slices.Sort(sorted)
+		a, b := rand.New(rand.NewPCG(3, uint64(n))), rand.New(rand.NewPCG(3, uint64(n)))
+		counts := make([]int32, n)
+		for round := range 20 {
+			got := resampledP99(sorted, counts, a)
+			resample := make([]time.Duration, n)
+			for i := range resample {
+				resample[i] = sorted[b.IntN(n)]
+			}
+			if want := p99(resample); got != want {
+				t.Fatalf("n=%d, round %d: got %v, want %v", n, round, got, want)
+			}
+		}
+	}
+}
+
+// TestRatioInterval: the interval of a phase against itself holds 1, one
+// of a phase twice as slow holds 2, and empty phases give none.
+func TestRatioInterval(t *testing.T) {
+	src := rand.New(rand.NewPCG(1, 1))
+	base := make([]time.Duration, 2000)
+	for i := range base {
+		base[i] = time.Duration(1000+src.IntN(3000)) * time.Microsecond
+	}
+	slower := make([]time.Duration, len(base))
+	for i, d := range base {
+		slower[i] = 2 * d
+	}
+	slices.Sort(base)
+	slices.Sort(slower)
+	rng := rand.New(rand.NewPCG(2, 2))
+	for _, tc := range []struct {
+		name string
+		num  []time.Duration
+		want float64
+	}{{"same", base, 1}, {"twice", slower, 2}} {
+		ci := ratioInterval(tc.num, base, rng)
+		if ci[0] > tc.want || ci[1] < tc.want || ci[1]-ci[0] > 0.2*tc.want {
+			t.Errorf("%s: got interval %.3f–%.3f, want a narrow one around %v", tc.name, ci[0], ci[1], tc.want)
+		}
+	}
+	if got := ratioInterval(nil, base, rng); got != [2]float64{} {
+		t.Errorf("empty numerator: got %v, want zeros", got)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -35,7 +36,7 @@ type config struct {
 // the short-mode test.
 func fullConfig() config {
 	return config{
-		Seed: 1, Rate: 500, Workers: 64, Queue: 1000,
+		Seed: 1, Rate: 2000, Workers: 64, Queue: 1000,
 		Deadline: 2 * time.Second, AttemptTimeout: time.Second, Service: 2 * time.Millisecond,
 		Baseline: 5 * time.Second, Errors: 4 * time.Second, Hang: 4 * time.Second, Heal: 8 * time.Second,
 		Drain: 5 * time.Second,
@@ -165,6 +166,7 @@ type result struct {
 
 	aBaseP99   time.Duration
 	aP99       [2]time.Duration // in the 503 phase, in the hang phase
+	aRatioCI   [2][2]float64    // 90 % bootstrap intervals of aP99[i] ÷ aBaseP99
 	aFailed    float64          // share of A's requests in the outage not answered 200
 	bOpenP99   time.Duration    // B's p99 in the hang phase, by when the breakers are open
 	bOpenP50   time.Duration    // and its median
@@ -248,17 +250,18 @@ func runOne(cfg config, c contender) result {
 		})
 	}
 	// The dispatcher: open loop, each request at its scheduled time,
-	// whatever the workers are doing.
+	// whatever the workers are doing. It sleeps on a thread of its own
+	// (see sleepUntil).
+	runtime.LockOSThread()
 	for i, a := range arrivals {
-		if d := time.Until(start.Add(a.at)); d > 0 {
-			time.Sleep(d)
-		}
+		sleepUntil(start.Add(a.at))
 		select {
 		case queue <- i:
 		default:
 			records[i] = record{dep: a.dep, arrival: a.at, end: time.Since(start), shed: true}
 		}
 	}
+	runtime.UnlockOSThread()
 	close(queue)
 	wg.Wait()
 	close(stopSampler)
@@ -326,6 +329,10 @@ func measure(cfg config, res *result, records []record, hits, conns []time.Durat
 	}
 	res.aBaseP99 = p99(aBase)
 	res.aP99 = [2]time.Duration{p99(aErr), p99(aHang)}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0xb007))
+	for i, phase := range [2][]time.Duration{aErr, aHang} {
+		res.aRatioCI[i] = ratioInterval(phase, aBase, rng)
+	}
 	if aOut > 0 {
 		res.aFailed = float64(aOutFailed) / float64(aOut)
 	}
@@ -399,4 +406,45 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 	sortDurations(ds)
 	i := int(math.Ceil(q*float64(len(ds)))) - 1
 	return ds[max(i, 0)]
+}
+
+// ratioInterval returns a 90 % bootstrap interval of p99(num) ÷ p99(den):
+// the 5th and 95th percentiles of that ratio over resamples of both (drawn
+// with replacement from rng). p99 and quantile have sorted num and den.
+// It returns zeros when either is empty.
+func ratioInterval(num, den []time.Duration, rng *rand.Rand) [2]float64 {
+	if len(num) == 0 || len(den) == 0 {
+		return [2]float64{}
+	}
+	const resamples = 1000
+	ratios := make([]float64, resamples)
+	counts := make([]int32, max(len(num), len(den)))
+	for i := range ratios {
+		ratios[i] = float64(resampledP99(num, counts, rng)) / float64(resampledP99(den, counts, rng))
+	}
+	slices.Sort(ratios)
+	return [2]float64{ratios[resamples*5/100], ratios[resamples*95/100-1]}
+}
+
+// resampledP99 returns the p99 (nearest rank) of a resample with
+// replacement of sorted, which has the same length: it counts how often
+// each index is drawn and walks down from the largest, in O(n) without
+// sorting. counts is scratch space of at least len(sorted).
+func resampledP99(sorted []time.Duration, counts []int32, rng *rand.Rand) time.Duration {
+	n := len(sorted)
+	counts = counts[:n]
+	clear(counts)
+	for range n {
+		counts[rng.IntN(n)]++
+	}
+	// The p99 is the k-th smallest; it is the (n-k+1)-th largest.
+	k := int(math.Ceil(0.99 * float64(n)))
+	above := n - k + 1
+	for i := n - 1; i >= 0; i-- {
+		above -= int(counts[i])
+		if above <= 0 {
+			return sorted[i]
+		}
+	}
+	return sorted[0]
 }
