@@ -487,7 +487,9 @@ func TestStreamContextCarriesTheAttemptsValues(t *testing.T) {
 }
 
 // TestContextsDerivedFromAStreamStartNoGoroutine: contexts derived from a
-// stream's Context register with its end, without a goroutine each.
+// stream's Context, directly or through a value layer (the usual way: a
+// span, metadata, a logger's value), register with its end without a
+// goroutine each, and end when the call ends.
 func TestContextsDerivedFromAStreamStartNoGoroutine(t *testing.T) {
 	h := &healthServer{watch: func(_ *healthpb.HealthCheckRequest, s healthpb.Health_WatchServer, _ int32) error {
 		if err := s.Send(serving()); err != nil {
@@ -507,17 +509,42 @@ func TestContextsDerivedFromAStreamStartNoGoroutine(t *testing.T) {
 	if _, err := w.Recv(); err != nil {
 		t.Fatal(err)
 	}
-	before := runtime.NumGoroutine()
-	var cancels []context.CancelFunc
-	for range 100 {
-		_, c := context.WithCancel(w.Context())
-		cancels = append(cancels, c)
+	type key struct{}
+	layers := []struct {
+		name string
+		wrap func(context.Context) context.Context
+	}{
+		{"direct", func(c context.Context) context.Context { return c }},
+		{"WithValue", func(c context.Context) context.Context { return context.WithValue(c, key{}, 1) }},
+		{"metadata", func(c context.Context) context.Context { return metadata.AppendToOutgoingContext(c, "k", "v") }},
 	}
-	after := runtime.NumGoroutine()
-	for _, c := range cancels {
-		c()
+	var derived []context.Context
+	for _, l := range layers {
+		before := runtime.NumGoroutine()
+		var cancels []context.CancelFunc
+		for range 100 {
+			_, c := context.WithCancel(l.wrap(w.Context()))
+			cancels = append(cancels, c)
+		}
+		after := runtime.NumGoroutine()
+		for _, c := range cancels {
+			c()
+		}
+		if after-before >= 50 {
+			t.Errorf("%s: 100 contexts derived from the stream's Context started %d goroutines", l.name, after-before)
+		}
+		d, dcancel := context.WithCancel(l.wrap(w.Context()))
+		defer dcancel()
+		derived = append(derived, d)
 	}
-	if after-before >= 50 {
-		t.Errorf("100 contexts derived from the stream's Context started %d goroutines", after-before)
+	cancel()
+	if _, err := w.Recv(); err == nil {
+		t.Fatal("Recv after the caller's cancel: got a message, want the call's end")
+	}
+	for i, d := range derived {
+		<-d.Done() // hangs (and the test times out) if it did not end with the call
+		if d.Err() != context.Canceled {
+			t.Errorf("%s: derived context ended with %v, want context.Canceled", layers[i].name, d.Err())
+		}
 	}
 }

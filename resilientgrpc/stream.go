@@ -471,12 +471,18 @@ type streamCtx struct {
 	s *stream
 }
 
-// AfterFunc lets the contexts derived from c register with c's own end,
-// without a goroutine: package context looks for its parent's cancellation
-// through Value, which finds the attempt's, not c's.
-func (c *streamCtx) AfterFunc(f func()) func() bool { return context.AfterFunc(c.Context, f) }
-
+// Value returns the current attempt's value for key, except for the key by
+// which package context finds a parent's cancellation: for that one it
+// returns c's own, so that the contexts derived from c, directly or through
+// value layers (a span, metadata), register with c's end without a
+// goroutine. (That key is a pointer to an int, and only a cancelCtx answers
+// it with itself.)
 func (c *streamCtx) Value(key any) any {
+	if _, ok := key.(*int); ok {
+		if v := c.Context.Value(key); v == any(c.Context) {
+			return v
+		}
+	}
 	if a := c.s.current(); a != nil && a.cs != nil {
 		return a.cs.Context().Value(key)
 	}

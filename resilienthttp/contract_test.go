@@ -1,6 +1,7 @@
 package resilienthttp_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -436,6 +439,9 @@ func TestHTTP2NoContentStillOpenReadsToEOF(t *testing.T) {
 	for _, declareZero := range []bool{false, true} {
 		for _, code := range []int{http.StatusNoContent, http.StatusNotModified} {
 			release := make(chan struct{})
+			var once sync.Once
+			free := func() { once.Do(func() { close(release) }) }
+			t.Cleanup(free) // also when a check fails before the body is read
 			srv, h2, _ := newH2Server(t, func(w http.ResponseWriter, r *http.Request) {
 				if declareZero {
 					w.Header().Set("Content-Length", "0")
@@ -450,7 +456,7 @@ func TestHTTP2NoContentStillOpenReadsToEOF(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			close(release)
+			free()
 			_, rerr := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if rerr != nil {
@@ -518,4 +524,237 @@ func TestRefusalsThroughAWrappingTransport(t *testing.T) {
 		t.Fatalf("a good request after a caller's bad header: %v", err)
 	}
 	readAll(t, resp)
+}
+
+// TestBodiesOfTheWrongLengthAreTheCallersFault: a body whose length is not
+// the declared one is the caller's mistake however it is sent: neutral, one
+// attempt, and the host's breaker stays closed.
+//   - in memory, longer than declared, over HTTP/2: net/http reads one byte
+//     past the declared length and fails without reading to EOF;
+//   - a file shorter than declared (it shrank after its size was taken), too
+//     large to buffer: it is streamed, and net/http's ContentLength error
+//     must not open the host's breaker.
+func TestBodiesOfTheWrongLengthAreTheCallersFault(t *testing.T) {
+	t.Run("in memory, too long, HTTP/2", func(t *testing.T) {
+		srv, h2, _ := newH2Server(t, func(_ http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+		})
+		var calls atomic.Int64
+		next := roundTripFunc(func(r *http.Request) (*http.Response, error) { calls.Add(1); return h2.RoundTrip(r) })
+		tr := h2Standard(t, next)
+		req, _ := http.NewRequest(http.MethodPut, srv.URL, strings.NewReader("0123456789"))
+		req.ContentLength = 5 // the caller's mistake
+		resp, err := tr.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+			t.Fatal("got a response, want net/http's body-too-long error")
+		}
+		if !resilience.IsNeutral(err) || calls.Load() != 1 {
+			t.Errorf("%v: neutral %v after %d attempts; want a neutral error after 1 attempt", err, resilience.IsNeutral(err), calls.Load())
+		}
+	})
+	t.Run("file, too short, streamed", func(t *testing.T) {
+		srv := newServer(t, statuses(200))
+		tr := newStandard(t, newHTTPTransport(t), resilienthttp.WithoutRetry(),
+			resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 1}))
+		path := filepath.Join(t.TempDir(), "upload")
+		if err := os.WriteFile(path, []byte("hello"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		req, _ := http.NewRequest(http.MethodPut, srv.URL, f)
+		req.ContentLength = 2 * resilienthttp.DefaultMaxBufferedBody // streamed, not buffered
+		resp, err := tr.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+			t.Fatal("got a response, want net/http's ContentLength error")
+		}
+		if !resilience.IsNeutral(err) {
+			t.Errorf("a file shorter than declared: %v; want a neutral error", err)
+		}
+		resp, err = mustGet(t, tr, srv.URL)
+		if err != nil {
+			t.Fatalf("a good request after the caller's file of the wrong length: %v", err)
+		}
+		readAll(t, resp)
+	})
+}
+
+// TestFileOfTheDeclaredLengthKeepsSendfile: a file body of the declared
+// length is handed to net/http as it is (so that it can use sendfile), from
+// its start or from an offset.
+func TestFileOfTheDeclaredLengthKeepsSendfile(t *testing.T) {
+	var got atomic.Value
+	srv := newServer(t, func(_ int64, w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got.Store(string(b))
+	})
+	path := filepath.Join(t.TempDir(), "upload")
+	if err := os.WriteFile(path, []byte("0123456789"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []int64{0, 4} {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		var sent io.Reader
+		next := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			sent = r.Body
+			return newHTTPTransport(t).RoundTrip(r)
+		})
+		tr := resilienthttp.NewTransport(next, nil, resilienthttp.WithMaxBufferedBody(0)) // streamed
+		req, _ := http.NewRequest(http.MethodPut, srv.URL, f)
+		req.ContentLength = 10 - off
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, resp)
+		f.Close()
+		if _, ok := sent.(*os.File); !ok {
+			t.Errorf("offset %d: the attempt sent a %T, want the *os.File itself", off, sent)
+		}
+		if want := "0123456789"[off:]; got.Load() != want {
+			t.Errorf("offset %d: server got %q, want %q", off, got.Load(), want)
+		}
+	}
+}
+
+// TestRefusalTextsFromElsewhereAreTheHosts: net/http's refusal texts count
+// only as net/http's own errors about the caller's request.
+//   - a server whose garbage answer quotes such a text ("malformed MIME
+//     header line: \"net/http: invalid method GET\"") is failing;
+//   - a dependency that redirects to a URL without a host, through an
+//     http.Client inside the wrapped transport, is failing;
+//   - but the caller's own URL with a scheme net/http does not speak, through
+//     that client, is the caller's fault.
+func TestRefusalTextsFromElsewhereAreTheHosts(t *testing.T) {
+	t.Run("quoted by a broken server", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		t.Cleanup(func() { l.Close(); wg.Wait() })
+		wg.Go(func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				wg.Go(func() {
+					defer c.Close()
+					_, _ = http.ReadRequest(bufio.NewReader(c))
+					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nnet/http: invalid method GET\r\n\r\n")
+				})
+			}
+		})
+		h := newHTTPTransport(t)
+		next := roundTripFunc(func(r *http.Request) (*http.Response, error) { return h.RoundTrip(r) })
+		tr := newStandard(t, next, resilienthttp.WithoutRetry(), resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 2}))
+		for i := range 3 {
+			_, err := mustGet(t, tr, "http://"+l.Addr().String())
+			if err == nil {
+				t.Fatal("got a response from a server that answers garbage")
+			}
+			if i < 2 && resilience.IsNeutral(err) {
+				t.Errorf("answer %d: %v: judged the caller's fault, want the host's", i+1, err)
+			}
+			if i == 2 && !errors.Is(err, resilience.ErrRejected) {
+				t.Errorf("third request: %v, want the open breaker's rejection", err)
+			}
+		}
+	})
+	client := &http.Client{Transport: newHTTPTransport(t)}
+	viaClient := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		r2 := r.Clone(r.Context())
+		r2.RequestURI = ""
+		return client.Do(r2)
+	})
+	t.Run("a redirect to no host", func(t *testing.T) {
+		srv := newServer(t, func(_ int64, w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Location", "http:///login")
+			w.WriteHeader(http.StatusFound)
+		})
+		tr := newStandard(t, viaClient, resilienthttp.WithoutRetry(), resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 1}))
+		_, err := mustGet(t, tr, srv.URL)
+		if err == nil || resilience.IsNeutral(err) {
+			t.Errorf("%v: want a failure of the host's", err)
+		}
+	})
+	t.Run("the caller's scheme", func(t *testing.T) {
+		var calls atomic.Int64
+		counted := roundTripFunc(func(r *http.Request) (*http.Response, error) { calls.Add(1); return viaClient(r) })
+		tr := newStandard(t, counted, quickRetries(3)...)
+		req, _ := http.NewRequest(http.MethodGet, "gopher://127.0.0.1:1/x", nil)
+		_, err := tr.RoundTrip(req)
+		if err == nil || !resilience.IsNeutral(err) || calls.Load() != 1 {
+			t.Errorf("%v after %d attempts: want a neutral error after 1", err, calls.Load())
+		}
+	})
+}
+
+// TestControlCharacterInURLIsTheCallersFault: net/http refuses a URL with a
+// control character before writing anything; that is the caller's
+// mistake, with net/http's transport as the wrapped one or behind a layer.
+func TestControlCharacterInURLIsTheCallersFault(t *testing.T) {
+	srv := newServer(t, statuses(200))
+	h := newHTTPTransport(t)
+	for name, next := range map[string]http.RoundTripper{
+		"http.Transport": h,
+		"wrapped":        roundTripFunc(func(r *http.Request) (*http.Response, error) { return h.RoundTrip(r) }),
+	} {
+		tr := newStandard(t, next, append(quickRetries(3), resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 1}))...)
+		bad, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+		bad.URL.Opaque = "/a\x7fb" // the caller's mistake
+		if _, err := tr.RoundTrip(bad); err == nil || !resilience.IsNeutral(err) {
+			t.Errorf("%s: control character in the URL: %v, want a neutral error", name, err)
+		}
+		resp, err := mustGet(t, tr, srv.URL)
+		if err != nil {
+			t.Errorf("%s: a good request after the caller's bad URL: %v", name, err)
+			continue
+		}
+		readAll(t, resp)
+	}
+}
+
+// TestInMemoryBodyOfUnknownLengthIsNotWrapped: an in-memory body of unknown
+// length (Body set by hand, ContentLength 0) cannot fail and has no length
+// to check: it is sent as net/http alone sends it, in as many writes.
+func TestInMemoryBodyOfUnknownLengthIsNotWrapped(t *testing.T) {
+	srv := newServer(t, statuses(200))
+	var writes atomic.Int64
+	h := newHTTPTransport(t)
+	h.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return countingConn{c, &writes}, nil
+	}
+	post := func(rt http.RoundTripper) int64 {
+		before := writes.Load()
+		req, _ := http.NewRequest(http.MethodPost, srv.URL, nil)
+		req.Body = io.NopCloser(bytes.NewReader(bytes.Repeat([]byte("a"), 100))) // ContentLength stays 0
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, resp)
+		return writes.Load() - before
+	}
+	tr := newStandard(t, h)
+	post(tr) // dials
+	if got, want := post(tr), post(h); got != want {
+		t.Errorf("a 100-byte POST of unknown length took %d writes through the Transport, %d through net/http alone", got, want)
+	}
 }

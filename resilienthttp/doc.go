@@ -45,6 +45,12 @@
 //     [WithMaxDrain]) and closed, so its connection is reused.
 //   - The returned body stays readable after RoundTrip returns, even with
 //     timeouts in the policy (see "Contexts and deadlines" below).
+//   - An attempt that failed by the request's own fault is not retried and
+//     does not count against the host ([resilience.MarkNeutral]): net/http
+//     refused the request before sending it (a header, method or URL it
+//     does not write, a scheme it does not speak), or the caller's body
+//     failed to read or did not have its declared length. A healthy host's
+//     breaker is thus not opened by one caller's bad requests.
 //   - Errors carry the request's URL without userinfo, query or fragment.
 //
 // # Contexts and deadlines

@@ -62,43 +62,79 @@ func nothingSent(err error) bool {
 }
 
 // refused reports whether the attempt that failed with err was refused
-// before anything was sent: the error is net/http's "unsupported protocol
-// scheme" (a scheme registered with RegisterProtocol is served, and its
-// failures are the host's), or next is an [http.Transport] and req is one
-// it refuses (no URL or header, no host, a method that is not a token, a
-// header or trailer field that is not valid; another RoundTripper, a unix
-// socket's say, may accept such a request, and its failures are then the
-// host's). Such a request says nothing about the host: its error must not
-// count against the host's breaker, nor be retried. It is asked only when
-// an attempt failed, so that a request that succeeds pays nothing for it.
+// before anything was sent, for a fault of the request:
+//
+//   - net/http's own refusal: the innermost error of err begins with one of
+//     net/http's refusal texts ("unsupported protocol scheme", an invalid
+//     header field, a control character in the URL …; a scheme registered
+//     with RegisterProtocol is served, and its failures are the host's).
+//     Only the innermost error counts, and only its beginning: net/http
+//     quotes a server's own bytes inside its errors about a response. When
+//     the error passed through an [http.Client] inside next (a [*url.Error]),
+//     the refused request may be one the client made, a redirect to a bad
+//     URL, which is the host's doing: the refusal then counts only when
+//     the error names req's URL or req itself is one net/http refuses;
+//   - or next is an [http.Transport] and req is one it refuses (no URL or
+//     header, no host, a method that is not a token, a header or trailer
+//     field that is not valid; another RoundTripper, a unix socket's say,
+//     may accept such a request, and its failures are then the host's).
+//
+// Such a request says nothing about the host: its error must not count
+// against the host's breaker, nor be retried. It is asked only when an
+// attempt failed, so that a request that succeeds pays nothing for it.
 func refused(req *http.Request, next http.RoundTripper, err error) bool {
-	msg := err.Error()
+	bad := badRequest(req)
+	if _, ok := next.(*http.Transport); ok && bad {
+		return true
+	}
+	inner := err
+	for e := errors.Unwrap(inner); e != nil; e = errors.Unwrap(inner) {
+		inner = e
+	}
+	msg := inner.Error()
 	for _, s := range refusals {
-		if strings.Contains(msg, s) {
-			// net/http's own words, also through a RoundTripper that
-			// wraps an http.Transport (a tracing or auth layer).
-			return true
+		if strings.HasPrefix(msg, s) {
+			var ue *url.Error
+			return !errors.As(err, &ue) || bad || sameTarget(ue.URL, req.URL)
 		}
 	}
-	if _, ok := next.(*http.Transport); !ok {
-		return false
-	}
+	return false
+}
+
+// sameTarget reports whether raw, the URL of an [*url.Error], names the
+// resource u names (userinfo, query and fragment aside: a client strips the
+// password from it).
+func sameTarget(raw string, u *url.URL) bool {
+	p, err := url.Parse(raw)
+	return err == nil && u != nil && redactURL(p) == redactURL(u)
+}
+
+// badRequest reports whether net/http refuses req before sending it.
+func badRequest(req *http.Request) bool {
 	if req.URL == nil || req.Header == nil || req.URL.Host == "" {
 		return true
 	}
 	if m := req.Method; m != "" && strings.IndexFunc(m, notToken) >= 0 {
 		return true
 	}
+	if strings.IndexFunc(req.URL.RequestURI(), isCTL) >= 0 {
+		return true
+	}
 	return !validFields(req.Header) || !validFields(req.Trailer)
 }
 
-// refusals are the texts of the errors with which net/http refuses a
+// isCTL reports whether r is a control character, which net/http does not
+// write in a request's URL.
+func isCTL(r rune) bool { return r < ' ' || r == 0x7f }
+
+// refusals are the beginnings of the errors with which net/http refuses a
 // request before sending anything.
 var refusals = [...]string{
 	"unsupported protocol scheme",
 	"net/http: invalid header field",
 	"net/http: invalid trailer field",
 	"net/http: invalid method",
+	"net/http: can't write control character in Request.URL",
 	"http: no Host in request URL",
 	"http: nil Request.URL",
 	"http: nil Request.Header",

@@ -534,7 +534,10 @@ func (b *callerBody) Read(p []byte) (int, error) {
 	if b.closed.Load() {
 		return n, err // the transport ended it: nothing the caller did
 	}
-	if err != nil && err != io.EOF || err == io.EOF && b.declared > 0 && total != b.declared {
+	// More bytes than declared is the caller's mistake as soon as it is
+	// read: net/http's HTTP/2 client reads one byte past the declared
+	// length and fails without reading to EOF.
+	if err != nil && err != io.EOF || b.declared > 0 && (total > b.declared || err == io.EOF && total != b.declared) {
 		b.bad.Store(true)
 	}
 	return n, err
@@ -556,24 +559,44 @@ var (
 
 // cannotFail reports whether body needs no watching: our buffer; a
 // bytes.Reader, bytes.Buffer or strings.Reader (io.NopCloser's included, as
-// http.NewRequest makes them) that holds exactly the declared length; or a
-// file, which keeps sendfile.
+// http.NewRequest makes them) that holds exactly the declared length, or any
+// length when none is declared (net/http then sends what it reads); or a
+// regular file whose rest is the declared length, which keeps sendfile. A
+// file of another length (one that grew or shrank after its size was taken)
+// is watched, so that net/http's error about it is the caller's fault.
 func cannotFail(body io.ReadCloser, declared int64) bool {
 	var r io.Reader = body
 	if t := reflect.TypeOf(r); t == nopCloserType || t == nopCloserWriterToType {
 		r, _ = reflect.ValueOf(r).Field(0).Interface().(io.Reader)
 	}
 	switch v := r.(type) {
-	case *bytesBody, *os.File:
+	case *bytesBody:
 		return true
+	case *os.File:
+		return v != nil && fileRestIs(v, declared)
 	case *bytes.Reader:
-		return v != nil && int64(v.Len()) == declared
+		return v != nil && (declared <= 0 || int64(v.Len()) == declared)
 	case *bytes.Buffer:
-		return v != nil && int64(v.Len()) == declared
+		return v != nil && (declared <= 0 || int64(v.Len()) == declared)
 	case *strings.Reader:
-		return v != nil && int64(v.Len()) == declared
+		return v != nil && (declared <= 0 || int64(v.Len()) == declared)
 	}
 	return false
+}
+
+// fileRestIs reports whether f is a regular file with declared bytes left
+// from its offset; true for any file when no length is declared (net/http
+// then sends what it reads). Two system calls, for file bodies only.
+func fileRestIs(f *os.File, declared int64) bool {
+	if declared <= 0 {
+		return true
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	off, err := f.Seek(0, io.SeekCurrent)
+	return err == nil && fi.Size()-off == declared
 }
 
 // faulty reports whether the caller's body failed; false for a nil b.
