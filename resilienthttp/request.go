@@ -64,20 +64,23 @@ func nothingSent(err error) bool {
 // refused reports whether the attempt that failed with err was refused
 // before anything was sent, for a fault of the request:
 //
-//   - net/http's own refusal: the innermost error of err begins with one of
-//     net/http's refusal texts ("unsupported protocol scheme", an invalid
-//     header field, a control character in the URL …; a scheme registered
-//     with RegisterProtocol is served, and its failures are the host's).
-//     Only the innermost error counts, and only its beginning: net/http
-//     quotes a server's own bytes inside its errors about a response. When
-//     the error passed through an [http.Client] inside next (a [*url.Error]),
-//     the refused request may be one the client made, a redirect to a bad
-//     URL, which is the host's doing: the refusal then counts only when
-//     the error names req's URL or req itself is one net/http refuses;
-//   - or next is an [http.Transport] and req is one it refuses (no URL or
-//     header, no host, a method that is not a token, a header or trailer
-//     field that is not valid; another RoundTripper, a unix socket's say,
-//     may accept such a request, and its failures are then the host's).
+//   - net/http's own refusal: an innermost error of err (a leaf of its tree:
+//     wrappers, joins) begins with one of the texts with which net/http
+//     refuses a request, for HTTP/1 or HTTP/2 ("unsupported protocol
+//     scheme", an invalid header field, a control character in the URL, an
+//     invalid :path …; a scheme registered with RegisterProtocol is served,
+//     and its failures are the host's). Only innermost errors count, and only
+//     their beginning: net/http quotes a server's own bytes inside its
+//     errors about a response. When the error passed through an
+//     [http.Client] inside next (a [*url.Error]), the refused request may be
+//     one the client made, a redirect to a bad URL, which is the host's
+//     doing: the refusal then counts only when the innermost *url.Error names
+//     req's URL, or req itself is one net/http refuses;
+//   - or next is an [http.Transport] and req is one it refuses whatever the
+//     protocol (no URL or header, no host, a method that is not a token, a
+//     header or trailer field that is not valid; another RoundTripper, a
+//     unix socket's say, may accept such a request, and its failures are
+//     then the host's).
 //
 // Such a request says nothing about the host: its error must not count
 // against the host's breaker, nor be retried. It is asked only when an
@@ -87,15 +90,50 @@ func refused(req *http.Request, next http.RoundTripper, err error) bool {
 	if _, ok := next.(*http.Transport); ok && bad {
 		return true
 	}
-	inner := err
-	for e := errors.Unwrap(inner); e != nil; e = errors.Unwrap(inner) {
-		inner = e
+	if !anyLeaf(err, 0, isRefusal) {
+		return false
 	}
-	msg := inner.Error()
+	var inner *url.Error
+	for e := err; ; {
+		var ue *url.Error
+		if !errors.As(e, &ue) || ue.Err == nil {
+			break
+		}
+		inner, e = ue, ue.Err
+	}
+	return inner == nil || bad || sameTarget(inner.URL, req.URL)
+}
+
+// anyLeaf reports whether f holds for an innermost error of err's tree
+// (through Unwrap() error and Unwrap() []error), looking no deeper than a
+// bound.
+func anyLeaf(err error, depth int, f func(error) bool) bool {
+	if err == nil || depth > 32 {
+		return false
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		if inner := u.Unwrap(); inner != nil {
+			return anyLeaf(inner, depth+1, f)
+		}
+	case interface{ Unwrap() []error }:
+		for _, inner := range u.Unwrap() {
+			if anyLeaf(inner, depth+1, f) {
+				return true
+			}
+		}
+		return false
+	}
+	return f(err)
+}
+
+// isRefusal reports whether err's text begins with one of net/http's
+// refusals (with or without HTTP/2's "http2: ").
+func isRefusal(err error) bool {
+	msg := strings.TrimPrefix(err.Error(), "http2: ")
 	for _, s := range refusals {
 		if strings.HasPrefix(msg, s) {
-			var ue *url.Error
-			return !errors.As(err, &ue) || bad || sameTarget(ue.URL, req.URL)
+			return true
 		}
 	}
 	return false
@@ -109,7 +147,8 @@ func sameTarget(raw string, u *url.URL) bool {
 	return err == nil && u != nil && redactURL(p) == redactURL(u)
 }
 
-// badRequest reports whether net/http refuses req before sending it.
+// badRequest reports whether net/http refuses req before sending it,
+// whatever the protocol.
 func badRequest(req *http.Request) bool {
 	if req.URL == nil || req.Header == nil || req.URL.Host == "" {
 		return true
@@ -117,18 +156,14 @@ func badRequest(req *http.Request) bool {
 	if m := req.Method; m != "" && strings.IndexFunc(m, notToken) >= 0 {
 		return true
 	}
-	if strings.IndexFunc(req.URL.RequestURI(), isCTL) >= 0 {
-		return true
-	}
 	return !validFields(req.Header) || !validFields(req.Trailer)
 }
 
-// isCTL reports whether r is a control character, which net/http does not
-// write in a request's URL.
-func isCTL(r rune) bool { return r < ' ' || r == 0x7f }
-
 // refusals are the beginnings of the errors with which net/http refuses a
-// request before sending anything.
+// request before sending anything: its own for every protocol, HTTP/1's
+// (control characters in the URL, which HTTP/2 sends), and HTTP/2's about
+// the request's headers (those of net/http's bundled HTTP/2 and of
+// golang.org/x/net/http2, after their "http2: ").
 var refusals = [...]string{
 	"unsupported protocol scheme",
 	"net/http: invalid header field",
@@ -138,6 +173,14 @@ var refusals = [...]string{
 	"http: no Host in request URL",
 	"http: nil Request.URL",
 	"http: nil Request.Header",
+	"invalid Host header",
+	"invalid request :path",
+	"invalid HTTP header",
+	"invalid HTTP trailer",
+	"invalid Upgrade request header",
+	"invalid Transfer-Encoding request header",
+	"invalid Connection request header",
+	"request header list larger than peer's advertised limit",
 }
 
 func notToken(r rune) bool { return !httpguts.IsTokenRune(r) }

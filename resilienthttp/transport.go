@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cascadeguard/resilience"
@@ -262,9 +263,13 @@ func (c *call) send(actx context.Context, fired *bool) error {
 	}
 
 	var watched *callerBody
-	if body != nil && body != http.NoBody && !cannotFail(body, c.req.ContentLength) {
-		watched = &callerBody{ReadCloser: body, declared: c.req.ContentLength}
-		body, orig = watched, false
+	file := false // body is a file, handed over unwatched
+	if body != nil && body != http.NoBody {
+		var ok bool
+		if ok, file = cannotFail(body, c.req.ContentLength); !ok {
+			watched = &callerBody{ReadCloser: body, declared: c.req.ContentLength}
+			body, orig = watched, false
+		}
 	}
 	req, ex, stop := c.request(actx, body, orig, spare)
 	resp, err := c.next.RoundTrip(req)
@@ -276,7 +281,7 @@ func (c *call) send(actx context.Context, fired *bool) error {
 		if stop != nil {
 			stop()
 		}
-		err = c.failed(actx, ex, err, replayable, fired, watched)
+		err = c.failed(actx, ex, err, replayable, fired, watched.faulty() || badBody(err, file))
 		ex.release()
 		if resp != nil && resp.Body != nil {
 			// The wrapped transport broke the RoundTripper contract.
@@ -376,8 +381,8 @@ func (c *call) setBody(r *http.Request, body io.ReadCloser) {
 }
 
 // failed returns the op's error for an attempt that got no response.
-func (c *call) failed(actx context.Context, ex *exchange, err error, replayable bool, fired *bool, body *callerBody) error {
-	if refused(c.req, c.next, err) || body.faulty() {
+func (c *call) failed(actx context.Context, ex *exchange, err error, replayable bool, fired *bool, badBody bool) error {
+	if badBody || refused(c.req, c.next, err) {
 		// The request is at fault, not the host: net/http refused it, or
 		// the caller's body failed or did not match its length.
 		err = resilience.MarkNeutral(permanent(err))
@@ -561,33 +566,37 @@ var (
 // bytes.Reader, bytes.Buffer or strings.Reader (io.NopCloser's included, as
 // http.NewRequest makes them) that holds exactly the declared length, or any
 // length when none is declared (net/http then sends what it reads); or a
-// regular file whose rest is the declared length, which keeps sendfile. A
-// file of another length (one that grew or shrank after its size was taken)
-// is watched, so that net/http's error about it is the caller's fault.
-func cannotFail(body io.ReadCloser, declared int64) bool {
+// regular file whose rest is the declared length, which keeps sendfile
+// (file reports that it is one). A file of another length is watched, so
+// that net/http's error about it is the caller's fault.
+func cannotFail(body io.ReadCloser, declared int64) (ok, file bool) {
 	var r io.Reader = body
 	if t := reflect.TypeOf(r); t == nopCloserType || t == nopCloserWriterToType {
 		r, _ = reflect.ValueOf(r).Field(0).Interface().(io.Reader)
 	}
 	switch v := r.(type) {
 	case *bytesBody:
-		return true
+		return true, false
 	case *os.File:
-		return v != nil && fileRestIs(v, declared)
+		ok := fileRestIs(v, declared)
+		return ok, ok
 	case *bytes.Reader:
-		return v != nil && (declared <= 0 || int64(v.Len()) == declared)
+		return v != nil && (declared <= 0 || int64(v.Len()) == declared), false
 	case *bytes.Buffer:
-		return v != nil && (declared <= 0 || int64(v.Len()) == declared)
+		return v != nil && (declared <= 0 || int64(v.Len()) == declared), false
 	case *strings.Reader:
-		return v != nil && (declared <= 0 || int64(v.Len()) == declared)
+		return v != nil && (declared <= 0 || int64(v.Len()) == declared), false
 	}
-	return false
+	return false, false
 }
 
 // fileRestIs reports whether f is a regular file with declared bytes left
 // from its offset; true for any file when no length is declared (net/http
 // then sends what it reads). Two system calls, for file bodies only.
 func fileRestIs(f *os.File, declared int64) bool {
+	if f == nil {
+		return false
+	}
 	if declared <= 0 {
 		return true
 	}
@@ -597,6 +606,25 @@ func fileRestIs(f *os.File, declared int64) bool {
 	}
 	off, err := f.Seek(0, io.SeekCurrent)
 	return err == nil && fi.Size()-off == declared
+}
+
+// badBody reports whether an attempt failed with err for its body's sake,
+// whatever the body: net/http found it shorter or longer than its declared
+// length (a file that shrank or grew while it was sent: such a file is not
+// watched, to keep sendfile), or, for a file handed over unwatched, it could
+// not be read (EBADF: a descriptor opened for writing only; the
+// connection's own descriptor is guarded by package net and cannot give
+// it).
+func badBody(err error, file bool) bool {
+	return file && errors.Is(err, syscall.EBADF) || anyLeaf(err, 0, isBodyLengthError)
+}
+
+// isBodyLengthError reports whether err is net/http's about a request body
+// of the wrong length (HTTP/1's, HTTP/2's).
+func isBodyLengthError(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "http: ContentLength=") && strings.Contains(msg, " with Body length ") ||
+		strings.HasPrefix(strings.TrimPrefix(msg, "http2: "), "request body larger than specified content length")
 }
 
 // faulty reports whether the caller's body failed; false for a nil b.
