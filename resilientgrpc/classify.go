@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cascadeguard/resilience"
 )
@@ -99,8 +100,9 @@ var _ resilience.RetryAfterHint = (*attemptErr)(nil)
 // classify turns the error of an attempt into the error the op returns to
 // the policy. caller is the context given to the policy (the caller's, or
 // the preset's overall timeout's); md the attempt's trailer; resendable
-// whether the call may be sent again.
-func (o *options) classify(caller context.Context, err error, md metadata.MD, resendable bool) *attemptErr {
+// whether the call may be sent again; sent the request message of a unary
+// call (nil for streams), to tell whose message gRPC could not marshal.
+func (o *options) classify(caller context.Context, err error, md metadata.MD, resendable bool, sent any) *attemptErr {
 	st, _ := status.FromError(err)
 	e := &attemptErr{err: err, st: st}
 	d, pb := parsePushback(md[pushbackKey])
@@ -112,7 +114,7 @@ func (o *options) classify(caller context.Context, err error, md metadata.MD, re
 		return e
 	}
 	c := st.Code()
-	if o.classifier(c) != Failure || c == codes.OK || localError(c, st.Message()) {
+	if o.classifier(c) != Failure || c == codes.OK || localError(c, st.Message(), sent) {
 		e.neutral, e.permanent = true, true
 		return e
 	}
@@ -127,10 +129,12 @@ func (o *options) classify(caller context.Context, err error, md metadata.MD, re
 // it refuses to send, or per-call credentials that failed. They come the
 // same whether the caller's side raised them or the server's side raised
 // them about the caller's message: either way the call is at fault, not the
-// dependency, and sending it again gives the same error. Pinned by
+// dependency, and sending it again gives the same error. The exception is a
+// reply the server cannot marshal (see localError); a stream's is still
+// taken for the caller's, since its messages are not kept. Pinned by
 // TestLocalErrorsOfThisGRPCVersion.
 var localErrors = [...]string{
-	"grpc: error while marshaling",
+	marshalError,
 	"grpc: error while compressing",
 	"grpc: failed to unmarshal",
 	"grpc: received message larger than max",
@@ -150,17 +154,37 @@ var localErrors = [...]string{
 }
 
 // localError reports whether a status of code c with message msg is one of
-// grpc-go's own errors about the call (see localErrors).
-func localError(c codes.Code, msg string) bool {
+// grpc-go's own errors about the call (see localErrors). One of them is also
+// the server's about its own reply: "error while marshaling" comes from the
+// client's side when the request cannot be marshaled, and from the server's
+// when its reply cannot (a handler that returned a string that is not
+// UTF-8: the server is failing). For a unary call whose request (sent) is a
+// proto.Message that marshals, it is therefore the server's.
+func localError(c codes.Code, msg string, sent any) bool {
 	if c != codes.Internal && c != codes.ResourceExhausted {
 		return false
 	}
 	for _, p := range localErrors {
 		if strings.HasPrefix(msg, p) {
-			return true
+			return p != marshalError || !marshals(sent)
 		}
 	}
 	return false
+}
+
+// marshalError is grpc-go's message for a message its codec cannot marshal.
+const marshalError = "grpc: error while marshaling"
+
+// marshals reports whether m is a proto.Message that marshals, as gRPC's
+// default codec would marshal it; false when it is not one (another codec
+// then sent it, whose verdict cannot be checked here).
+func marshals(m any) bool {
+	pm, ok := m.(proto.Message)
+	if !ok {
+		return false
+	}
+	_, err := proto.Marshal(pm)
+	return err == nil
 }
 
 // pushbackKey is the trailer with which a gRPC server tells the client how

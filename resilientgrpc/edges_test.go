@@ -3,6 +3,7 @@ package resilientgrpc_test
 import (
 	"context"
 	"errors"
+	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"log/slog"
 	"runtime"
 	"strings"
@@ -68,6 +69,31 @@ func TestLocalErrorsAreNeutral(t *testing.T) {
 				t.Errorf("server got %d of the 10 bad calls: they were retried", sent)
 			}
 		})
+	}
+}
+
+// TestUnmarshalableReplyIsTheServersFailure: gRPC's "error while
+// marshaling" is also what a server sends when it cannot marshal its own
+// reply (a handler that returned a string that is not UTF-8). Its request
+// marshals, so the failure is the server's: it counts for the breaker,
+// which opens. (The caller's own unmarshalable request, the same words
+// raised on the caller's side, stays neutral: TestLocalErrorsAreNeutral.)
+func TestUnmarshalableReplyIsTheServersFailure(t *testing.T) {
+	ts := &testService{unary: func(*testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
+		return &testpb.SimpleResponse{Username: "\xff"}, nil // not UTF-8
+	}}
+	std := newStandard(t, resilientgrpc.WithBreaker(breaker.Config{ConsecutiveFailures: 3}))
+	client := testpb.NewTestServiceClient(dial(t, serve(t, &healthServer{}, ts), std.DialOptions()...))
+	const method = "/grpc.testing.TestService/UnaryCall"
+	for i := range 3 {
+		_, err := client.UnaryCall(context.Background(), &testpb.SimpleRequest{})
+		if st := status.Convert(err); st.Code() != codes.Internal || !strings.HasPrefix(st.Message(), "grpc: error while marshaling") {
+			t.Fatalf("call %d: got %v, want the server's Internal about marshaling", i+1, err)
+		}
+	}
+	kp := keyPolicies(t, std.Keys())[method]
+	if st := kp.Breaker.State(); st != breaker.StateOpen {
+		t.Errorf("after 3 replies the server could not marshal: breaker %v (counts %+v), want open", st, kp.Breaker.Counts())
 	}
 }
 

@@ -98,6 +98,12 @@ type testService struct {
 	calls      atomic.Int32
 	fullDuplex func(testpb.TestService_FullDuplexCallServer) error
 	input      func(testpb.TestService_StreamingInputCallServer) error
+	unary      func(*testpb.SimpleRequest) (*testpb.SimpleResponse, error)
+}
+
+func (t *testService) UnaryCall(_ context.Context, req *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
+	t.calls.Add(1)
+	return t.unary(req)
 }
 
 func (t *testService) FullDuplexCall(s testpb.TestService_FullDuplexCallServer) error {

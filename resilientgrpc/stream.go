@@ -236,7 +236,7 @@ func (s *stream) attempt(actx context.Context) error {
 	cs, err := s.streamer(actx, s.desc, s.cc, s.method, opts...)
 	if err != nil {
 		// Nothing was sent: a server-streaming call may be opened again.
-		return s.ic.opts.classify(s.ctx, err, a.md, s.resendable)
+		return s.ic.opts.classify(s.ctx, err, a.md, s.resendable, nil)
 	}
 	a.cs = cs
 	a.reported, _ = actx.Value(firstMessageKey{}).(func(error))
@@ -260,7 +260,7 @@ func (s *stream) attempt(actx context.Context) error {
 		return nil
 	}
 	s.mu.Lock()
-	e := s.ic.opts.classify(s.ctx, err, md, s.resendable && !s.received)
+	e := s.ic.opts.classify(s.ctx, err, md, s.resendable && !s.received, nil)
 	if !e.permanent {
 		// From now on nothing a may still return reaches the caller, so
 		// the retry replays the whole stream exactly once.

@@ -301,7 +301,7 @@ func (c *unaryCall) invokeOnce(actx context.Context) error {
 	if err == nil {
 		return nil
 	}
-	return c.ic.opts.classify(c.pctx, err, c.md, true)
+	return c.ic.opts.classify(c.pctx, err, c.md, true, c.req)
 }
 
 // lazyDeadline is the context the policy gets under the preset's overall
