@@ -64,18 +64,14 @@ func nothingSent(err error) bool {
 // refused reports whether the attempt that failed with err was refused
 // before anything was sent, for a fault of the request:
 //
-//   - net/http's own refusal: an innermost error of err (a leaf of its tree:
-//     wrappers, joins) begins with one of the texts with which net/http
-//     refuses a request, for HTTP/1 or HTTP/2 ("unsupported protocol
-//     scheme", an invalid header field, a control character in the URL, an
-//     invalid :path …; a scheme registered with RegisterProtocol is served,
-//     and its failures are the host's). Only innermost errors count, and only
-//     their beginning: net/http quotes a server's own bytes inside its
-//     errors about a response. When the error passed through an
-//     [http.Client] inside next (a [*url.Error]), the refused request may be
-//     one the client made, a redirect to a bad URL, which is the host's
-//     doing: the refusal then counts only when the innermost *url.Error names
-//     req's URL, or req itself is one net/http refuses;
+//   - net/http's own refusal of req: an innermost error of err (a leaf of
+//     its tree: wrappers, joins) begins with one of the texts with which
+//     net/http refuses a request, for HTTP/1 or HTTP/2 (after HTTP/2's
+//     "http2: "), and req has the fault that the text names (see
+//     refusalOf). A text alone proves nothing: a proxy's reason phrase to
+//     a failed CONNECT is an error's whole text, net/http quotes a server's
+//     bytes inside its errors about a response, and an [http.Client] inside
+//     next may have refused a redirect the server sent it;
 //   - or next is an [http.Transport] and req is one it refuses whatever the
 //     protocol (no URL or header, no host, a method that is not a token, a
 //     header or trailer field that is not valid; another RoundTripper, a
@@ -90,19 +86,19 @@ func refused(req *http.Request, next http.RoundTripper, err error) bool {
 	if _, ok := next.(*http.Transport); ok && bad {
 		return true
 	}
-	if !anyLeaf(err, 0, isRefusal) {
-		return false
+	if strings.Contains(text(err), "http2: "+headerListTooLarge) {
+		// HTTP/2's refusal of headers larger than the server accepts,
+		// which cannot be checked from here (the limit is the server's):
+		// it counts only as HTTP/2 words it, not as the bare text a proxy
+		// could give as its reason phrase to CONNECT.
+		return true
 	}
-	var inner *url.Error
-	for e := err; ; {
-		var ue *url.Error
-		if !errors.As(e, &ue) || ue.Err == nil {
-			break
-		}
-		inner, e = ue, ue.Err
-	}
-	return inner == nil || bad || sameTarget(inner.URL, req.URL)
+	return anyLeaf(err, 0, func(e error) bool { return refusalOf(req, bad, e) })
 }
+
+// headerListTooLarge is HTTP/2's refusal of request headers larger than
+// the server's advertised limit.
+const headerListTooLarge = "request header list larger than peer's advertised limit"
 
 // anyLeaf reports whether f holds for an innermost error of err's tree
 // (through Unwrap() error and Unwrap() []error), looking no deeper than a
@@ -117,34 +113,98 @@ func anyLeaf(err error, depth int, f func(error) bool) bool {
 			return anyLeaf(inner, depth+1, f)
 		}
 	case interface{ Unwrap() []error }:
-		for _, inner := range u.Unwrap() {
-			if anyLeaf(inner, depth+1, f) {
+		if inner := u.Unwrap(); len(inner) > 0 {
+			for _, e := range inner {
+				if anyLeaf(e, depth+1, f) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	return f(err)
+}
+
+// text returns err's text, or "" when its Error method panics (a typed nil
+// pointer behind a non-nil error).
+func text(err error) (s string) {
+	defer func() {
+		if recover() != nil {
+			s = ""
+		}
+	}()
+	return err.Error()
+}
+
+// refusalOf reports whether e is net/http's refusal of req: its text is
+// one of net/http's refusals, and req has the fault that the text names.
+// A text alone proves nothing: a proxy's reason phrase to CONNECT is an
+// error's whole text, and a refusal of a redirect made inside next names
+// a fault of another request.
+func refusalOf(req *http.Request, bad bool, e error) bool {
+	msg := strings.TrimPrefix(text(e), "http2: ")
+	has := func(p string) bool { return strings.HasPrefix(msg, p) }
+	switch {
+	case has("unsupported protocol scheme"):
+		return req.URL != nil && req.URL.Scheme != "http" && req.URL.Scheme != "https"
+	case has("net/http: invalid header field"), has("net/http: invalid trailer field"),
+		has("net/http: invalid method"), has("http: no Host in request URL"),
+		has("http: nil Request.URL"), has("http: nil Request.Header"),
+		has("invalid HTTP header"), has("invalid HTTP trailer"):
+		return bad
+	case has("net/http: can't write control character in Request.URL"):
+		return req.URL != nil && (strings.IndexFunc(req.URL.RequestURI(), isCTL) >= 0 ||
+			strings.IndexFunc(req.Host, isCTL) >= 0 || strings.IndexFunc(req.URL.Host, isCTL) >= 0)
+	case has("invalid Host header"), has("http: invalid Host header"):
+		return req.URL != nil && !validHost(req)
+	case has("invalid request :path"):
+		p := ""
+		if req.URL != nil {
+			p = req.URL.RequestURI()
+		}
+		return !strings.HasPrefix(p, "/") && p != "*"
+	case has("invalid Upgrade request header"), has("invalid Transfer-Encoding request header"),
+		has("invalid Connection request header"):
+		return badConnHeaders(req.Header)
+	case has("invalid Trailer key"):
+		for k := range req.Trailer {
+			switch http.CanonicalHeaderKey(k) {
+			case "Transfer-Encoding", "Trailer", "Content-Length":
 				return true
 			}
 		}
 		return false
 	}
-	return f(err)
-}
-
-// isRefusal reports whether err's text begins with one of net/http's
-// refusals (with or without HTTP/2's "http2: ").
-func isRefusal(err error) bool {
-	msg := strings.TrimPrefix(err.Error(), "http2: ")
-	for _, s := range refusals {
-		if strings.HasPrefix(msg, s) {
-			return true
-		}
-	}
 	return false
 }
 
-// sameTarget reports whether raw, the URL of an [*url.Error], names the
-// resource u names (userinfo, query and fragment aside: a client strips the
-// password from it).
-func sameTarget(raw string, u *url.URL) bool {
-	p, err := url.Parse(raw)
-	return err == nil && u != nil && redactURL(p) == redactURL(u)
+// isCTL reports whether r is a control character, which HTTP/1 does not
+// write in a request's URL.
+func isCTL(r rune) bool { return r < ' ' || r == 0x7f }
+
+// validHost reports whether req's Host (or its URL's host) is one net/http
+// sends.
+func validHost(req *http.Request) bool {
+	h := req.Host
+	if h == "" {
+		h = req.URL.Host
+	}
+	h, err := httpguts.PunycodeHostPort(h)
+	return err == nil && httpguts.ValidHostHeader(h)
+}
+
+// badConnHeaders mirrors HTTP/2's refusal of connection-specific headers.
+func badConnHeaders(h http.Header) bool {
+	if vv := h["Upgrade"]; len(vv) > 0 && (vv[0] != "" && vv[0] != "chunked") {
+		return true
+	}
+	if vv := h["Transfer-Encoding"]; len(vv) > 0 && (len(vv) > 1 || vv[0] != "" && vv[0] != "chunked") {
+		return true
+	}
+	if vv := h["Connection"]; len(vv) > 0 && (len(vv) > 1 || vv[0] != "" && !strings.EqualFold(vv[0], "close") && !strings.EqualFold(vv[0], "keep-alive")) {
+		return true
+	}
+	return false
 }
 
 // badRequest reports whether net/http refuses req before sending it,
@@ -157,30 +217,6 @@ func badRequest(req *http.Request) bool {
 		return true
 	}
 	return !validFields(req.Header) || !validFields(req.Trailer)
-}
-
-// refusals are the beginnings of the errors with which net/http refuses a
-// request before sending anything: its own for every protocol, HTTP/1's
-// (control characters in the URL, which HTTP/2 sends), and HTTP/2's about
-// the request's headers (those of net/http's bundled HTTP/2 and of
-// golang.org/x/net/http2, after their "http2: ").
-var refusals = [...]string{
-	"unsupported protocol scheme",
-	"net/http: invalid header field",
-	"net/http: invalid trailer field",
-	"net/http: invalid method",
-	"net/http: can't write control character in Request.URL",
-	"http: no Host in request URL",
-	"http: nil Request.URL",
-	"http: nil Request.Header",
-	"invalid Host header",
-	"invalid request :path",
-	"invalid HTTP header",
-	"invalid HTTP trailer",
-	"invalid Upgrade request header",
-	"invalid Transfer-Encoding request header",
-	"invalid Connection request header",
-	"request header list larger than peer's advertised limit",
 }
 
 func notToken(r rune) bool { return !httpguts.IsTokenRune(r) }

@@ -616,13 +616,13 @@ func fileRestIs(f *os.File, declared int64) bool {
 // connection's own descriptor is guarded by package net and cannot give
 // it).
 func badBody(err error, file bool) bool {
-	return file && errors.Is(err, syscall.EBADF) || anyLeaf(err, 0, isBodyLengthError)
+	return file && (errors.Is(err, syscall.EBADF) || anyLeaf(err, 0, isBodyLengthError))
 }
 
 // isBodyLengthError reports whether err is net/http's about a request body
 // of the wrong length (HTTP/1's, HTTP/2's).
 func isBodyLengthError(err error) bool {
-	msg := err.Error()
+	msg := text(err)
 	return strings.HasPrefix(msg, "http: ContentLength=") && strings.Contains(msg, " with Body length ") ||
 		strings.HasPrefix(strings.TrimPrefix(msg, "http2: "), "request body larger than specified content length")
 }
