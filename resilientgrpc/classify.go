@@ -101,7 +101,8 @@ var _ resilience.RetryAfterHint = (*attemptErr)(nil)
 // the policy. caller is the context given to the policy (the caller's, or
 // the preset's overall timeout's); md the attempt's trailer; resendable
 // whether the call may be sent again; sent the request message of a unary
-// call (nil for streams), to tell whose message gRPC could not marshal.
+// or server-streaming call (or nil), to tell whose message gRPC could not
+// marshal.
 func (o *options) classify(caller context.Context, err error, md metadata.MD, resendable bool, sent any) *attemptErr {
 	st, _ := status.FromError(err)
 	e := &attemptErr{err: err, st: st}
@@ -130,8 +131,9 @@ func (o *options) classify(caller context.Context, err error, md metadata.MD, re
 // same whether the caller's side raised them or the server's side raised
 // them about the caller's message: either way the call is at fault, not the
 // dependency, and sending it again gives the same error. The exception is a
-// reply the server cannot marshal (see localError); a stream's is still
-// taken for the caller's, since its messages are not kept. Pinned by
+// reply the server cannot marshal (see localError); that of a client- or
+// bidi-streaming call is still taken for the caller's, since its messages
+// are not kept. Pinned by
 // TestLocalErrorsOfThisGRPCVersion.
 var localErrors = [...]string{
 	marshalError,
@@ -158,8 +160,9 @@ var localErrors = [...]string{
 // the server's about its own reply: "error while marshaling" comes from the
 // client's side when the request cannot be marshaled, and from the server's
 // when its reply cannot (a handler that returned a string that is not
-// UTF-8: the server is failing). For a unary call whose request (sent) is a
-// proto.Message that marshals, it is therefore the server's.
+// UTF-8: the server is failing). For a unary or server-streaming call
+// whose request (sent) is a proto.Message that marshals, it is therefore
+// the server's.
 func localError(c codes.Code, msg string, sent any) bool {
 	if c != codes.Internal && c != codes.ResourceExhausted {
 		return false
@@ -174,6 +177,13 @@ func localError(c codes.Code, msg string, sent any) bool {
 
 // marshalError is grpc-go's message for a message its codec cannot marshal.
 const marshalError = "grpc: error while marshaling"
+
+// isMarshalError reports whether err is gRPC's Internal error about a
+// message that could not be marshaled.
+func isMarshalError(err error) bool {
+	st, _ := status.FromError(err)
+	return st.Code() == codes.Internal && strings.HasPrefix(st.Message(), marshalError)
+}
 
 // marshals reports whether m is a proto.Message that marshals, as gRPC's
 // default codec would marshal it; false when it is not one (another codec

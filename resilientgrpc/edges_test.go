@@ -3,7 +3,9 @@ package resilientgrpc_test
 import (
 	"context"
 	"errors"
+	"google.golang.org/grpc/encoding"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/mem"
 	"log/slog"
 	"runtime"
 	"strings"
@@ -94,6 +96,60 @@ func TestUnmarshalableReplyIsTheServersFailure(t *testing.T) {
 	kp := keyPolicies(t, std.Keys())[method]
 	if st := kp.Breaker.State(); st != breaker.StateOpen {
 		t.Errorf("after 3 replies the server could not marshal: breaker %v (counts %+v), want open", st, kp.Breaker.Counts())
+	}
+}
+
+// replyFails is the server's proto codec, except that it cannot marshal
+// health replies: a server whose replies cannot be marshaled.
+type replyFails struct{ encoding.CodecV2 }
+
+func (c replyFails) Marshal(v any) (mem.BufferSlice, error) {
+	if _, ok := v.(*healthpb.HealthCheckResponse); ok {
+		return nil, errors.New("the test's codec refuses health replies")
+	}
+	return c.CodecV2.Marshal(v)
+}
+
+// TestUnmarshalableStreamReplyIsTheServersFailure: the same for a
+// server-streaming call, whose request the stream keeps: the server's
+// "error while marshaling" about its own message counts as a failure.
+func TestUnmarshalableStreamReplyIsTheServersFailure(t *testing.T) {
+	h := &healthServer{watch: func(_ *healthpb.HealthCheckRequest, s healthpb.Health_WatchServer, _ int32) error {
+		return s.Send(serving())
+	}}
+	addr := serveWith(t, h, nil, grpc.ForceServerCodecV2(replyFails{encoding.GetCodecV2("proto")}))
+	std := newStandard(t, resilientgrpc.WithBreaker(breaker.Config{ConsecutiveFailures: 3}))
+	client := healthpb.NewHealthClient(dial(t, addr, std.DialOptions()...))
+	for i := range 3 {
+		w, err := client.Watch(context.Background(), watchReq)
+		if err == nil {
+			_, err = w.Recv()
+		}
+		if st := status.Convert(err); st.Code() != codes.Internal || !strings.HasPrefix(st.Message(), "grpc: error while marshaling") {
+			t.Fatalf("watch %d: got %v, want the server's Internal about marshaling", i+1, err)
+		}
+	}
+	kp := keyPolicies(t, std.StreamKeys())["/grpc.health.v1.Health/Watch"]
+	if st := kp.Breaker.State(); st != breaker.StateOpen {
+		t.Errorf("after 3 replies the server could not marshal: breaker %v (counts %+v), want open", st, kp.Breaker.Counts())
+	}
+
+	// The caller's own request that cannot be marshaled, the same words
+	// raised on the caller's side: neutral.
+	std = newStandard(t, resilientgrpc.WithBreaker(breaker.Config{ConsecutiveFailures: 3}))
+	client = healthpb.NewHealthClient(dial(t, serve(t, &healthServer{}, nil), std.DialOptions()...))
+	for i := range 3 {
+		w, err := client.Watch(context.Background(), &healthpb.HealthCheckRequest{Service: "\xff"}) // not UTF-8
+		if err == nil {
+			_, err = w.Recv()
+		}
+		if st := status.Convert(err); st.Code() != codes.Internal || !strings.HasPrefix(st.Message(), "grpc: error while marshaling") {
+			t.Fatalf("watch %d with a bad request: got %v, want gRPC's Internal about marshaling", i+1, err)
+		}
+	}
+	kp = keyPolicies(t, std.StreamKeys())["/grpc.health.v1.Health/Watch"]
+	if c := kp.Breaker.Counts(); c.Failures != 0 {
+		t.Errorf("after 3 requests the caller could not marshal: breaker counts %+v, want no failure", c)
 	}
 }
 

@@ -120,11 +120,17 @@ func (t *testService) StreamingInputCall(s testpb.TestService_StreamingInputCall
 // nil) and returns its address. The server stops when the test ends.
 func serve(t testing.TB, h *healthServer, ts *testService) string {
 	t.Helper()
+	return serveWith(t, h, ts)
+}
+
+// serveWith is serve with server options.
+func serveWith(t testing.TB, h *healthServer, ts *testService, opts ...grpc.ServerOption) string {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := grpc.NewServer()
+	s := grpc.NewServer(opts...)
 	healthpb.RegisterHealthServer(s, h)
 	if ts != nil {
 		testpb.RegisterTestServiceServer(s, ts)

@@ -259,8 +259,14 @@ func (s *stream) attempt(actx context.Context) error {
 	if err == nil {
 		return nil
 	}
+	var sent any // the request of a server-streaming call, to tell whose message did not marshal
+	if s.resendable && isMarshalError(err) {
+		s.sendMu.Lock()
+		sent = s.req
+		s.sendMu.Unlock()
+	}
 	s.mu.Lock()
-	e := s.ic.opts.classify(s.ctx, err, md, s.resendable && !s.received, nil)
+	e := s.ic.opts.classify(s.ctx, err, md, s.resendable && !s.received, sent)
 	if !e.permanent {
 		// From now on nothing a may still return reaches the caller, so
 		// the retry replays the whole stream exactly once.
