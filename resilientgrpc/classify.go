@@ -3,11 +3,14 @@ package resilientgrpc
 import (
 	"context"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -162,7 +165,8 @@ var localErrors = [...]string{
 // when its reply cannot (a handler that returned a string that is not
 // UTF-8: the server is failing). For a unary or server-streaming call
 // whose request (sent) is a proto.Message that marshals, it is therefore
-// the server's.
+// the server's; the callers pass sent only when the call uses grpc-go's own
+// proto codec (protoCodec), whose verdict proto.Marshal repeats.
 func localError(c codes.Code, msg string, sent any) bool {
 	if c != codes.Internal && c != codes.ResourceExhausted {
 		return false
@@ -269,4 +273,27 @@ func ended(ctx context.Context) bool {
 	}
 	d, ok := ctx.Deadline()
 	return ok && !time.Now().Before(d)
+}
+
+// protoCodec reports whether a call with opts (the dial's default call
+// options included, as gRPC gives them to interceptors) marshals with
+// grpc-go's own proto codec, whose verdict proto.Marshal repeats: no codec
+// or content subtype chosen for the call, and "proto" not replaced in the
+// registry.
+func protoCodec(opts []grpc.CallOption) bool {
+	for _, o := range opts {
+		switch o.(type) {
+		case grpc.ForceCodecCallOption, grpc.ForceCodecV2CallOption,
+			grpc.CustomCodecCallOption, grpc.ContentSubtypeCallOption:
+			return false
+		}
+	}
+	t := reflect.TypeOf(encoding.GetCodecV2("proto"))
+	if t == nil {
+		return false
+	}
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.PkgPath() == "google.golang.org/grpc/encoding/proto"
 }

@@ -59,9 +59,10 @@
 // again gives the same error, and ten of them must not open the breaker of
 // a healthy method. One exception: a server that cannot marshal its own
 // reply sends the same words as a client that cannot marshal its request;
-// for a unary or server-streaming call whose request is a proto.Message
-// that marshals, it is the server's failure and counts as one. (That of a
-// client- or bidi-streaming call is still taken for the caller's.)
+// for a unary or server-streaming call sent with grpc-go's own proto codec,
+// whose request is a proto.Message that marshals, it is the server's
+// failure and counts as one. (That of a client- or bidi-streaming call, or
+// of a call with a codec of its own, is still taken for the caller's.)
 //
 // Only Unavailable is retried by default: gRPC documents it as most likely
 // a transient condition, corrected by retrying with a backoff, while every

@@ -260,7 +260,7 @@ func (s *stream) attempt(actx context.Context) error {
 		return nil
 	}
 	var sent any // the request of a server-streaming call, to tell whose message did not marshal
-	if s.resendable && isMarshalError(err) {
+	if s.resendable && isMarshalError(err) && protoCodec(s.opts) {
 		s.sendMu.Lock()
 		sent = s.req
 		s.sendMu.Unlock()

@@ -301,7 +301,11 @@ func (c *unaryCall) invokeOnce(actx context.Context) error {
 	if err == nil {
 		return nil
 	}
-	return c.ic.opts.classify(c.pctx, err, c.md, true, c.req)
+	var sent any
+	if protoCodec(c.opts) {
+		sent = c.req // see localError: only grpc-go's own codec is checked
+	}
+	return c.ic.opts.classify(c.pctx, err, c.md, true, sent)
 }
 
 // lazyDeadline is the context the policy gets under the preset's overall

@@ -86,14 +86,53 @@ func refused(req *http.Request, next http.RoundTripper, err error) bool {
 	if _, ok := next.(*http.Transport); ok && bad {
 		return true
 	}
-	if strings.Contains(text(err), "http2: "+headerListTooLarge) {
-		// HTTP/2's refusal of headers larger than the server accepts,
-		// which cannot be checked from here (the limit is the server's):
-		// it counts only as HTTP/2 words it, not as the bare text a proxy
-		// could give as its reason phrase to CONNECT.
+	if headerListRefusal(req, err, 0, nil) {
 		return true
 	}
 	return anyLeaf(err, 0, func(e error) bool { return refusalOf(req, bad, e) })
+}
+
+// headerListRefusal reports whether err holds HTTP/2's refusal of req's
+// headers or trailers as larger than the server's advertised limit, which
+// cannot be checked against req (the limit is the server's): headers as
+// net/http wraps the sentinel ("http2: %w"), trailers as the bare sentinel
+// when req has trailers; and in both cases the nearest *url.Error above it,
+// if any, names req's URL (not a redirect an http.Client inside next made).
+func headerListRefusal(req *http.Request, err error, depth int, ue *url.Error) bool {
+	if err == nil || depth > 32 {
+		return false
+	}
+	if u, ok := err.(*url.Error); ok {
+		ue = u
+	}
+	sameReq := ue == nil || (req.URL != nil && ue.URL == urlErrorURL(req.URL))
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		inner := u.Unwrap()
+		if inner != nil && sameReq && text(inner) == headerListTooLarge && text(err) == "http2: "+headerListTooLarge {
+			if _, leaf := inner.(interface{ Unwrap() error }); !leaf {
+				return true
+			}
+		}
+		return headerListRefusal(req, inner, depth+1, ue)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if headerListRefusal(req, e, depth+1, ue) {
+				return true
+			}
+		}
+		return false
+	}
+	return sameReq && len(req.Trailer) > 0 && text(err) == headerListTooLarge
+}
+
+// urlErrorURL is the URL an http.Client names in its *url.Error for u:
+// its password, if any, replaced with "***" (not URL.Redacted's "xxxxx").
+func urlErrorURL(u *url.URL) string {
+	if _, has := u.User.Password(); has {
+		return strings.Replace(u.String(), u.User.String()+"@", u.User.Username()+":***@", 1)
+	}
+	return u.String()
 }
 
 // headerListTooLarge is HTTP/2's refusal of request headers larger than
@@ -154,7 +193,7 @@ func refusalOf(req *http.Request, bad bool, e error) bool {
 		return bad
 	case has("net/http: can't write control character in Request.URL"):
 		return req.URL != nil && (strings.IndexFunc(req.URL.RequestURI(), isCTL) >= 0 ||
-			strings.IndexFunc(req.Host, isCTL) >= 0 || strings.IndexFunc(req.URL.Host, isCTL) >= 0)
+			strings.IndexFunc(req.URL.Host, isCTL) >= 0)
 	case has("invalid Host header"), has("http: invalid Host header"):
 		return req.URL != nil && !validHost(req)
 	case has("invalid request :path"):
@@ -166,6 +205,10 @@ func refusalOf(req *http.Request, bad bool, e error) bool {
 	case has("invalid Upgrade request header"), has("invalid Transfer-Encoding request header"),
 		has("invalid Connection request header"):
 		return badConnHeaders(req.Header)
+	case has("http: Request.ContentLength="):
+		return (req.Body == nil || req.Body == http.NoBody) && req.ContentLength != 0
+	case has("idna: "):
+		return req.URL != nil && !punycodes(req)
 	case has("invalid Trailer key"):
 		for k := range req.Trailer {
 			switch http.CanonicalHeaderKey(k) {
@@ -193,6 +236,17 @@ func validHost(req *http.Request) bool {
 	return err == nil && httpguts.ValidHostHeader(h)
 }
 
+// punycodes reports whether req's Host (or its URL's host) converts to
+// ASCII, as net/http converts it before it writes it.
+func punycodes(req *http.Request) bool {
+	h := req.Host
+	if h == "" {
+		h = req.URL.Host
+	}
+	_, err := httpguts.PunycodeHostPort(h)
+	return err == nil
+}
+
 // badConnHeaders mirrors HTTP/2's refusal of connection-specific headers.
 func badConnHeaders(h http.Header) bool {
 	if vv := h["Upgrade"]; len(vv) > 0 && (vv[0] != "" && vv[0] != "chunked") {
@@ -201,10 +255,30 @@ func badConnHeaders(h http.Header) bool {
 	if vv := h["Transfer-Encoding"]; len(vv) > 0 && (len(vv) > 1 || vv[0] != "" && vv[0] != "chunked") {
 		return true
 	}
-	if vv := h["Connection"]; len(vv) > 0 && (len(vv) > 1 || vv[0] != "" && !strings.EqualFold(vv[0], "close") && !strings.EqualFold(vv[0], "keep-alive")) {
+	if vv := h["Connection"]; len(vv) > 0 && (len(vv) > 1 || vv[0] != "" && !asciiEqualFold(vv[0], "close") && !asciiEqualFold(vv[0], "keep-alive")) {
 		return true
 	}
 	return false
+}
+
+// asciiEqualFold is strings.EqualFold for ASCII only, as HTTP/2 compares.
+func asciiEqualFold(s, t string) bool {
+	if len(s) != len(t) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		a, b := s[i], t[i]
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
 }
 
 // badRequest reports whether net/http refuses req before sending it,

@@ -281,7 +281,7 @@ func (c *call) send(actx context.Context, fired *bool) error {
 		if stop != nil {
 			stop()
 		}
-		err = c.failed(actx, ex, err, replayable, fired, watched.faulty() || badBody(err, file))
+		err = c.failed(actx, ex, err, replayable, fired, watched.faulty() || badBody(err, file, c.req.ContentLength < -1))
 		ex.release()
 		if resp != nil && resp.Body != nil {
 			// The wrapped transport broke the RoundTripper contract.
@@ -609,14 +609,17 @@ func fileRestIs(f *os.File, declared int64) bool {
 }
 
 // badBody reports whether an attempt failed with err for its body's sake,
-// whatever the body: net/http found it shorter or longer than its declared
-// length (a file that shrank or grew while it was sent: such a file is not
-// watched, to keep sendfile), or, for a file handed over unwatched, it could
-// not be read (EBADF: a descriptor opened for writing only; the
-// connection's own descriptor is guarded by package net and cannot give
-// it).
-func badBody(err error, file bool) bool {
-	return file && (errors.Is(err, syscall.EBADF) || anyLeaf(err, 0, isBodyLengthError))
+// where no callerBody watched it: a file handed over unwatched (to keep
+// sendfile) that could not be read (EBADF: a descriptor opened for writing
+// only; the connection's own descriptor is guarded by package net and
+// cannot give it) or that net/http found shorter or longer than declared (it
+// shrank or grew while it was sent); or any body whose declared length is
+// one net/http cannot send (badLength: below -1), which net/http reports as
+// a body of the wrong length. A watched body's length is judged as it is
+// read (callerBody), and an in-memory body goes unwatched only when it
+// holds exactly its declared length.
+func badBody(err error, file, badLength bool) bool {
+	return file && errors.Is(err, syscall.EBADF) || (file || badLength) && anyLeaf(err, 0, isBodyLengthError)
 }
 
 // isBodyLengthError reports whether err is net/http's about a request body
