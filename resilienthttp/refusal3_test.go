@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -216,4 +217,35 @@ func short(err error) string {
 		s = s[:80] + "…" + s[len(s)-80:]
 	}
 	return s
+}
+
+// TestFileOfUnknownLengthIsWatched: a file body of no declared length (a
+// pipe, say) is sent in chunks, without sendfile, so it is watched like any
+// stream: when reading it fails (here the caller closes it under the
+// transport), that is the caller's fault, not the host's.
+func TestFileOfUnknownLengthIsWatched(t *testing.T) {
+	srv := newServer(t, func(_ int64, _ http.ResponseWriter, r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) })
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	h := newHTTPTransport(t)
+	tr := newStandard(t, roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Body != nil {
+			pr.Close() // the caller's mistake, under the transport: reads fail
+		}
+		return h.RoundTrip(r)
+	}), resilienthttp.WithoutRetry(), resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 1}))
+	req, _ := http.NewRequest(http.MethodPost, srv.URL, nil)
+	req.Body = pr // no ContentLength: streamed
+	_, err = tr.RoundTrip(req)
+	if err == nil || !resilience.IsNeutral(err) {
+		t.Errorf("a pipe body that fails to read: %v, neutral %v; want a neutral error", err, resilience.IsNeutral(err))
+	}
+	resp, err := mustGet(t, tr, srv.URL)
+	if err != nil {
+		t.Fatalf("a good request after the caller's failing body: %v", err)
+	}
+	readAll(t, resp)
 }

@@ -567,8 +567,10 @@ var (
 // http.NewRequest makes them) that holds exactly the declared length, or any
 // length when none is declared (net/http then sends what it reads); or a
 // regular file whose rest is the declared length, which keeps sendfile
-// (file reports that it is one). A file of another length is watched, so
-// that net/http's error about it is the caller's fault.
+// (file reports that it is one). Any other file is watched: one of another
+// length, so that net/http's error about it is the caller's fault, and one
+// of no declared length (a pipe, say), whose read may fail and which
+// net/http sends in chunks, without sendfile, anyway.
 func cannotFail(body io.ReadCloser, declared int64) (ok, file bool) {
 	var r io.Reader = body
 	if t := reflect.TypeOf(r); t == nopCloserType || t == nopCloserWriterToType {
@@ -591,14 +593,11 @@ func cannotFail(body io.ReadCloser, declared int64) (ok, file bool) {
 }
 
 // fileRestIs reports whether f is a regular file with declared bytes left
-// from its offset; true for any file when no length is declared (net/http
-// then sends what it reads). Two system calls, for file bodies only.
+// from its offset (a positive length). Two system calls, for file bodies
+// only.
 func fileRestIs(f *os.File, declared int64) bool {
-	if f == nil {
+	if f == nil || declared <= 0 {
 		return false
-	}
-	if declared <= 0 {
-		return true
 	}
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() {
