@@ -91,8 +91,9 @@
 //
 // with defaults close to those of large production clients (30 s overall, 3
 // attempts with jittered exponential backoff within a retry budget of about
-// 10 %, a breaker on a failure ratio over a rolling window, 100 requests in
-// flight per host, 10 s per attempt), each of which an option changes. It
+// 10 %, a breaker that opens for 0.5 s after 10 failures in a row or on a
+// failure ratio over a 10 s rolling window, 100 requests in flight per host,
+// 10 s per attempt), each of which an option changes. It
 // costs a request a handful of allocations over a plain [http.Transport].
 //
 // # Keys

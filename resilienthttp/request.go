@@ -72,6 +72,10 @@ func nothingSent(err error) bool {
 //     a failed CONNECT is an error's whole text, net/http quotes a server's
 //     bytes inside its errors about a response, and an [http.Client] inside
 //     next may have refused a redirect the server sent it;
+//   - HTTP/2's refusal of req's headers (or trailers) as larger than the
+//     server's advertised limit, which cannot be checked against req: only
+//     as net/http builds it, under no *url.Error or one that names req's
+//     URL (see headerListRefusal);
 //   - or next is an [http.Transport] and req is one it refuses whatever the
 //     protocol (no URL or header, no host, a method that is not a token, a
 //     header or trailer field that is not valid; another RoundTripper, a

@@ -53,7 +53,7 @@ func run(args []string, out io.Writer) error {
 	fs.DurationVar(&cfg.Errors, "errors", cfg.Errors, "length of the 503 phase")
 	fs.DurationVar(&cfg.Hang, "hang", cfg.Hang, "length of the hang phase")
 	fs.DurationVar(&cfg.Heal, "heal", cfg.Heal, "length of the healed phase")
-	names := fs.String("contenders", "", "comma-separated contenders (default: all)")
+	names := fs.String("contenders", "", "comma-separated contenders (default: all but the extras, such as ours-1s)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
