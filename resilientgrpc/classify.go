@@ -193,6 +193,9 @@ func isMarshalError(err error) bool {
 // default codec would marshal it; false when it is not one (another codec
 // then sent it, whose verdict cannot be checked here).
 func marshals(m any) bool {
+	if _, ok := m.(nothingSent); ok {
+		return true // no message of the caller's was marshaled
+	}
 	pm, ok := m.(proto.Message)
 	if !ok {
 		return false
@@ -200,6 +203,10 @@ func marshals(m any) bool {
 	_, err := proto.Marshal(pm)
 	return err == nil
 }
+
+// nothingSent is the sent of a stream whose caller sent no message: an
+// "error while marshaling" is then the server's.
+type nothingSent struct{}
 
 // pushbackKey is the trailer with which a gRPC server tells the client how
 // long to wait before it retries, in milliseconds (gRFC A6).
@@ -278,15 +285,29 @@ func ended(ctx context.Context) bool {
 // protoCodec reports whether a call with opts (the dial's default call
 // options included, as gRPC gives them to interceptors) marshals with
 // grpc-go's own proto codec, whose verdict proto.Marshal repeats: no codec
-// or content subtype chosen for the call, and "proto" not replaced in the
-// registry.
+// chosen for the call, no content subtype but "proto" (the registry's
+// name, matched exactly as gRPC looks it up), and "proto" not replaced in
+// the registry. Options are matched as values and as pointers (the
+// option types' methods have value receivers). A codec chosen by an
+// interceptor chained inside this one is not seen.
 func protoCodec(opts []grpc.CallOption) bool {
+	subtype := ""
 	for _, o := range opts {
-		switch o.(type) {
-		case grpc.ForceCodecCallOption, grpc.ForceCodecV2CallOption,
-			grpc.CustomCodecCallOption, grpc.ContentSubtypeCallOption:
+		switch o := o.(type) {
+		case grpc.ForceCodecCallOption, grpc.ForceCodecV2CallOption, grpc.CustomCodecCallOption,
+			*grpc.ForceCodecCallOption, *grpc.ForceCodecV2CallOption, *grpc.CustomCodecCallOption:
 			return false
+		case grpc.ContentSubtypeCallOption:
+			subtype = o.ContentSubtype
+		case *grpc.ContentSubtypeCallOption:
+			if o == nil {
+				return false // gRPC's before would panic: not a verdict to repeat
+			}
+			subtype = o.ContentSubtype
 		}
+	}
+	if subtype != "" && subtype != "proto" {
+		return false
 	}
 	t := reflect.TypeOf(encoding.GetCodecV2("proto"))
 	if t == nil {

@@ -260,10 +260,19 @@ func (s *stream) attempt(actx context.Context) error {
 		return nil
 	}
 	var sent any // the request of a server-streaming call, to tell whose message did not marshal
-	if s.resendable && isMarshalError(err) && protoCodec(s.opts) {
+	if s.resendable && isMarshalError(err) {
 		s.sendMu.Lock()
-		sent = s.req
+		req, wasSent := s.req, s.sent
 		s.sendMu.Unlock()
+		switch {
+		case !wasSent:
+			// The client marshals only in SendMsg (or a retry's replay of
+			// it): the caller sent nothing, so the server's own message
+			// did not marshal (it answered before reading the request).
+			sent = nothingSent{}
+		case protoCodec(s.opts):
+			sent = req
+		}
 	}
 	s.mu.Lock()
 	e := s.ic.opts.classify(s.ctx, err, md, s.resendable && !s.received, sent)

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
@@ -90,7 +91,7 @@ func refused(req *http.Request, next http.RoundTripper, err error) bool {
 	if _, ok := next.(*http.Transport); ok && bad {
 		return true
 	}
-	if headerListRefusal(req, err, 0, nil) {
+	if headerListRefusal(req, next, err, 0) {
 		return true
 	}
 	return anyLeaf(err, 0, func(e error) bool { return refusalOf(req, bad, e) })
@@ -100,43 +101,48 @@ func refused(req *http.Request, next http.RoundTripper, err error) bool {
 // headers or trailers as larger than the server's advertised limit, which
 // cannot be checked against req (the limit is the server's): headers as
 // net/http wraps the sentinel ("http2: %w"), trailers as the bare sentinel
-// when req has trailers; and in both cases the nearest *url.Error above it,
-// if any, names req's URL (not a redirect an http.Client inside next made).
-func headerListRefusal(req *http.Request, err error, depth int, ue *url.Error) bool {
+// when req has trailers and does not go through a proxy of next's (whose
+// CONNECT reason phrase can be any bare text). Never below a *url.Error:
+// an http.Client inside next sends headers the caller did not write (its
+// Jar's cookies, a redirect hop's Referer, even to the caller's own URL),
+// which the server may have caused.
+func headerListRefusal(req *http.Request, next http.RoundTripper, err error, depth int) bool {
 	if err == nil || depth > 32 {
 		return false
 	}
-	if u, ok := err.(*url.Error); ok {
-		ue = u
+	if _, ok := err.(*url.Error); ok {
+		return false
 	}
-	sameReq := ue == nil || (req.URL != nil && ue.URL == urlErrorURL(req.URL))
 	switch u := err.(type) {
 	case interface{ Unwrap() error }:
 		inner := u.Unwrap()
-		if inner != nil && sameReq && text(inner) == headerListTooLarge && text(err) == "http2: "+headerListTooLarge {
+		if inner != nil && text(inner) == headerListTooLarge && text(err) == "http2: "+headerListTooLarge {
 			if _, leaf := inner.(interface{ Unwrap() error }); !leaf {
 				return true
 			}
 		}
-		return headerListRefusal(req, inner, depth+1, ue)
+		return headerListRefusal(req, next, inner, depth+1)
 	case interface{ Unwrap() []error }:
 		for _, e := range u.Unwrap() {
-			if headerListRefusal(req, e, depth+1, ue) {
+			if headerListRefusal(req, next, e, depth+1) {
 				return true
 			}
 		}
 		return false
 	}
-	return sameReq && len(req.Trailer) > 0 && text(err) == headerListTooLarge
+	return len(req.Trailer) > 0 && text(err) == headerListTooLarge && !viaProxy(req, next)
 }
 
-// urlErrorURL is the URL an http.Client names in its *url.Error for u:
-// its password, if any, replaced with "***" (not URL.Redacted's "xxxxx").
-func urlErrorURL(u *url.URL) string {
-	if _, has := u.User.Password(); has {
-		return strings.Replace(u.String(), u.User.String()+"@", u.User.Username()+":***@", 1)
+// viaProxy reports whether next is an http.Transport that sends req
+// through a proxy (or cannot tell): a failed CONNECT's reason phrase is
+// then a bare error of any text.
+func viaProxy(req *http.Request, next http.RoundTripper) bool {
+	t, ok := next.(*http.Transport)
+	if !ok || t.Proxy == nil {
+		return false
 	}
-	return u.String()
+	u, err := t.Proxy(req)
+	return err != nil || u != nil
 }
 
 // headerListTooLarge is HTTP/2's refusal of request headers larger than
@@ -210,7 +216,9 @@ func refusalOf(req *http.Request, bad bool, e error) bool {
 		has("invalid Connection request header"):
 		return badConnHeaders(req.Header)
 	case has("http: Request.ContentLength="):
-		return (req.Body == nil || req.Body == http.NoBody) && req.ContentLength != 0
+		// HTTP/1's words, with the request's own length; NoBody is sent.
+		return req.Body == nil && req.ContentLength != 0 &&
+			msg == "http: Request.ContentLength="+strconv.FormatInt(req.ContentLength, 10)+" with nil Body"
 	case has("idna: "):
 		return req.URL != nil && !punycodes(req)
 	case has("invalid Trailer key"):

@@ -1,0 +1,78 @@
+package resilientgrpc_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	testpb "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/cascadeguard/resilience/breaker"
+	"github.com/cascadeguard/resilience/resilientgrpc"
+)
+
+// TestCodecOptionShapesAreTheCallers: the caller's own codec cannot
+// marshal its request (protojson refuses a Duration proto.Marshal accepts).
+// The codec is chosen by forms of the call options that protoCodec does
+// not see: a pointer to grpc's option struct (its methods have value
+// receivers, so the pointer is a CallOption too), as a dial default. The
+// caller's fault must not open the method's breaker.
+func TestCodecOptionShapesAreTheCallers(t *testing.T) {
+	for name, extra := range map[string][]grpc.DialOption{
+		"pointer option as dial default": {grpc.WithDefaultCallOptions(&grpc.ForceCodecCallOption{Codec: jsonCodec{}})},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ts := &testService{unary: func(*testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
+				return &testpb.SimpleResponse{}, nil
+			}}
+			std := newStandard(t, resilientgrpc.WithBreaker(breaker.Config{ConsecutiveFailures: 3}))
+			cc := dial(t, serve(t, &healthServer{}, ts), append(std.DialOptions(), extra...)...)
+			const method = "/grpc.testing.TestService/UnaryCall"
+			bad := &durationpb.Duration{Seconds: 1 << 40} // out of protojson's range
+			if _, err := proto.Marshal(bad); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				err := cc.Invoke(context.Background(), method, bad, new(durationpb.Duration))
+				if st := status.Convert(err); st.Code() != codes.Internal || !strings.HasPrefix(st.Message(), "grpc: error while marshaling") {
+					t.Fatalf("call %d: got %v, want the client's Internal about marshaling", i+1, err)
+				}
+			}
+			if n := ts.calls.Load(); n != 0 {
+				t.Fatalf("server saw %d calls; want 0", n)
+			}
+			kp := keyPolicies(t, std.Keys())[method]
+			if c := kp.Breaker.Counts(); c.Failures != 0 || kp.Breaker.State() != breaker.StateClosed {
+				t.Errorf("after 3 requests the caller's codec could not marshal: breaker %v, counts %+v; want closed, no failure", kp.Breaker.State(), c)
+			}
+		})
+	}
+}
+
+// TestProtoContentSubtypeReplyIsTheServers: CallContentSubtype("proto")
+// selects grpc-go's own proto codec from the registry, exactly as no option
+// does. A server that cannot marshal its reply is failing: its breaker
+// must open.
+func TestProtoContentSubtypeReplyIsTheServers(t *testing.T) {
+	ts := &testService{unary: func(*testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
+		return &testpb.SimpleResponse{Username: "\xff"}, nil // not UTF-8
+	}}
+	std := newStandard(t, resilientgrpc.WithBreaker(breaker.Config{ConsecutiveFailures: 3}))
+	client := testpb.NewTestServiceClient(dial(t, serve(t, &healthServer{}, ts), std.DialOptions()...))
+	const method = "/grpc.testing.TestService/UnaryCall"
+	for i := range 3 {
+		_, err := client.UnaryCall(context.Background(), &testpb.SimpleRequest{}, grpc.CallContentSubtype("proto"))
+		if st := status.Convert(err); st.Code() != codes.Internal || !strings.HasPrefix(st.Message(), "grpc: error while marshaling") {
+			t.Fatalf("call %d: got %v, want the server's Internal about marshaling", i+1, err)
+		}
+	}
+	kp := keyPolicies(t, std.Keys())[method]
+	if st := kp.Breaker.State(); st != breaker.StateOpen {
+		t.Errorf("after 3 replies the server could not marshal (content subtype proto): breaker %v (counts %+v), want open", st, kp.Breaker.Counts())
+	}
+}
