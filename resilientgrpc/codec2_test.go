@@ -2,13 +2,10 @@ package resilientgrpc_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -39,17 +36,13 @@ func TestCodecOptionShapesAreTheCallers(t *testing.T) {
 			}
 			for i := range 3 {
 				err := cc.Invoke(context.Background(), method, bad, new(durationpb.Duration))
-				if st := status.Convert(err); st.Code() != codes.Internal || !strings.HasPrefix(st.Message(), "grpc: error while marshaling") {
-					t.Fatalf("call %d: got %v, want the client's Internal about marshaling", i+1, err)
-				}
+				wantMarshalError(t, i+1, err)
 			}
 			if n := ts.calls.Load(); n != 0 {
 				t.Fatalf("server saw %d calls; want 0", n)
 			}
 			kp := keyPolicies(t, std.Keys())[method]
-			if c := kp.Breaker.Counts(); c.Failures != 0 || kp.Breaker.State() != breaker.StateClosed {
-				t.Errorf("after 3 requests the caller's codec could not marshal: breaker %v, counts %+v; want closed, no failure", kp.Breaker.State(), c)
-			}
+			wantNoFailure(t, kp, "after 3 requests the caller's codec could not marshal")
 		})
 	}
 }
@@ -67,12 +60,8 @@ func TestProtoContentSubtypeReplyIsTheServers(t *testing.T) {
 	const method = "/grpc.testing.TestService/UnaryCall"
 	for i := range 3 {
 		_, err := client.UnaryCall(context.Background(), &testpb.SimpleRequest{}, grpc.CallContentSubtype("proto"))
-		if st := status.Convert(err); st.Code() != codes.Internal || !strings.HasPrefix(st.Message(), "grpc: error while marshaling") {
-			t.Fatalf("call %d: got %v, want the server's Internal about marshaling", i+1, err)
-		}
+		wantMarshalError(t, i+1, err)
 	}
 	kp := keyPolicies(t, std.Keys())[method]
-	if st := kp.Breaker.State(); st != breaker.StateOpen {
-		t.Errorf("after 3 replies the server could not marshal (content subtype proto): breaker %v (counts %+v), want open", st, kp.Breaker.Counts())
-	}
+	wantBreakerOpen(t, kp, "after 3 replies the server could not marshal (content subtype proto)")
 }

@@ -2,13 +2,10 @@ package resilientgrpc_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -44,17 +41,13 @@ func TestCustomCodecMarshalFailureIsTheCallers(t *testing.T) {
 	}
 	for i := range 3 {
 		err := cc.Invoke(context.Background(), method, bad, new(durationpb.Duration), grpc.ForceCodec(jsonCodec{}))
-		if st := status.Convert(err); st.Code() != codes.Internal || !strings.HasPrefix(st.Message(), "grpc: error while marshaling") {
-			t.Fatalf("call %d: got %v, want the client's Internal about marshaling", i+1, err)
-		}
+		wantMarshalError(t, i+1, err)
 	}
 	if n := ts.calls.Load(); n != 0 {
 		t.Fatalf("server saw %d calls; want 0 (the client could not encode)", n)
 	}
 	kp := keyPolicies(t, std.Keys())[method]
-	if c := kp.Breaker.Counts(); c.Failures != 0 || kp.Breaker.State() != breaker.StateClosed {
-		t.Errorf("after 3 requests the caller's codec could not marshal: breaker %v, counts %+v; want closed, no failure", kp.Breaker.State(), c)
-	}
+	wantNoFailure(t, kp, "after 3 requests the caller's codec could not marshal")
 }
 
 // TestCustomCodecMarshalFailureOnAStreamIsTheCallers: the same for a
@@ -72,12 +65,8 @@ func TestCustomCodecMarshalFailureOnAStreamIsTheCallers(t *testing.T) {
 				err = s.RecvMsg(new(durationpb.Duration))
 			}
 		}
-		if st := status.Convert(err); st.Code() != codes.Internal || !strings.HasPrefix(st.Message(), "grpc: error while marshaling") {
-			t.Fatalf("stream %d: got %v, want the client's Internal about marshaling", i+1, err)
-		}
+		wantMarshalError(t, i+1, err)
 	}
 	kp := keyPolicies(t, std.StreamKeys())[method]
-	if c := kp.Breaker.Counts(); c.Failures != 0 || kp.Breaker.State() != breaker.StateClosed {
-		t.Errorf("after 3 streams whose request the caller's codec could not marshal: breaker %v, counts %+v; want closed, no failure", kp.Breaker.State(), c)
-	}
+	wantNoFailure(t, kp, "after 3 streams whose request the caller's codec could not marshal")
 }

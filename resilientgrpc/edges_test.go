@@ -89,14 +89,10 @@ func TestUnmarshalableReplyIsTheServersFailure(t *testing.T) {
 	const method = "/grpc.testing.TestService/UnaryCall"
 	for i := range 3 {
 		_, err := client.UnaryCall(context.Background(), &testpb.SimpleRequest{})
-		if st := status.Convert(err); st.Code() != codes.Internal || !strings.HasPrefix(st.Message(), "grpc: error while marshaling") {
-			t.Fatalf("call %d: got %v, want the server's Internal about marshaling", i+1, err)
-		}
+		wantMarshalError(t, i+1, err)
 	}
 	kp := keyPolicies(t, std.Keys())[method]
-	if st := kp.Breaker.State(); st != breaker.StateOpen {
-		t.Errorf("after 3 replies the server could not marshal: breaker %v (counts %+v), want open", st, kp.Breaker.Counts())
-	}
+	wantBreakerOpen(t, kp, "after 3 replies the server could not marshal")
 }
 
 // replyFails is the server's proto codec, except that it cannot marshal
@@ -125,14 +121,10 @@ func TestUnmarshalableStreamReplyIsTheServersFailure(t *testing.T) {
 		if err == nil {
 			_, err = w.Recv()
 		}
-		if st := status.Convert(err); st.Code() != codes.Internal || !strings.HasPrefix(st.Message(), "grpc: error while marshaling") {
-			t.Fatalf("watch %d: got %v, want the server's Internal about marshaling", i+1, err)
-		}
+		wantMarshalError(t, i+1, err)
 	}
 	kp := keyPolicies(t, std.StreamKeys())["/grpc.health.v1.Health/Watch"]
-	if st := kp.Breaker.State(); st != breaker.StateOpen {
-		t.Errorf("after 3 replies the server could not marshal: breaker %v (counts %+v), want open", st, kp.Breaker.Counts())
-	}
+	wantBreakerOpen(t, kp, "after 3 replies the server could not marshal")
 
 	// The caller's own request that cannot be marshaled, the same words
 	// raised on the caller's side: neutral.
@@ -143,9 +135,7 @@ func TestUnmarshalableStreamReplyIsTheServersFailure(t *testing.T) {
 		if err == nil {
 			_, err = w.Recv()
 		}
-		if st := status.Convert(err); st.Code() != codes.Internal || !strings.HasPrefix(st.Message(), "grpc: error while marshaling") {
-			t.Fatalf("watch %d with a bad request: got %v, want gRPC's Internal about marshaling", i+1, err)
-		}
+		wantMarshalError(t, i+1, err)
 	}
 	kp = keyPolicies(t, std.StreamKeys())["/grpc.health.v1.Health/Watch"]
 	if c := kp.Breaker.Counts(); c.Failures != 0 {

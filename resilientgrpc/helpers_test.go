@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/cascadeguard/resilience"
+	"github.com/cascadeguard/resilience/breaker"
 	"github.com/cascadeguard/resilience/resilientgrpc"
 	"github.com/cascadeguard/resilience/retry"
 )
@@ -235,4 +237,31 @@ func mustBudget(t testing.TB) *retry.Budget {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// wantMarshalError checks that call n failed with gRPC's Internal "error
+// while marshaling" (raised on either side).
+func wantMarshalError(t *testing.T, n int, err error) {
+	t.Helper()
+	if st := status.Convert(err); st.Code() != codes.Internal || !strings.HasPrefix(st.Message(), "grpc: error while marshaling") {
+		t.Fatalf("call %d: got %v, want gRPC's Internal about marshaling", n, err)
+	}
+}
+
+// wantBreakerOpen checks that kp's breaker opened after what: the
+// failures were the server's.
+func wantBreakerOpen(t *testing.T, kp *resilientgrpc.KeyPolicy, what string) {
+	t.Helper()
+	if st := kp.Breaker.State(); st != breaker.StateOpen {
+		t.Errorf("%s: breaker %v (counts %+v), want open", what, st, kp.Breaker.Counts())
+	}
+}
+
+// wantNoFailure checks that kp's breaker counted no failure after what and
+// stayed closed: the failures were the caller's.
+func wantNoFailure(t *testing.T, kp *resilientgrpc.KeyPolicy, what string) {
+	t.Helper()
+	if c := kp.Breaker.Counts(); c.Failures != 0 || kp.Breaker.State() != breaker.StateClosed {
+		t.Errorf("%s: breaker %v, counts %+v; want closed, no failure", what, kp.Breaker.State(), c)
+	}
 }

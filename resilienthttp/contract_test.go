@@ -400,11 +400,8 @@ type countingConn struct {
 
 func (c countingConn) Write(p []byte) (int, error) { c.writes.Add(1); return c.Conn.Write(p) }
 
-// TestInMemoryBodyIsOneWrite: a body in memory (http.NewRequest's
-// bytes.Reader) is not wrapped: net/http still sends it with the headers in
-// one write.
-func TestInMemoryBodyIsOneWrite(t *testing.T) {
-	srv := newServer(t, statuses(200))
+// writeCounting returns a transport whose connections count their writes.
+func writeCounting(t *testing.T) (*http.Transport, *atomic.Int64) {
 	var writes atomic.Int64
 	h := newHTTPTransport(t)
 	h.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -414,6 +411,15 @@ func TestInMemoryBodyIsOneWrite(t *testing.T) {
 		}
 		return countingConn{c, &writes}, nil
 	}
+	return h, &writes
+}
+
+// TestInMemoryBodyIsOneWrite: a body in memory (http.NewRequest's
+// bytes.Reader) is not wrapped: net/http still sends it with the headers in
+// one write.
+func TestInMemoryBodyIsOneWrite(t *testing.T) {
+	srv := newServer(t, statuses(200))
+	h, writes := writeCounting(t)
 	tr := newStandard(t, h)
 	post := func() int64 {
 		before := writes.Load()
@@ -519,11 +525,7 @@ func TestRefusalsThroughAWrappingTransport(t *testing.T) {
 	if _, err := tr.RoundTrip(bad); err == nil || !resilience.IsNeutral(err) {
 		t.Fatalf("bad header: %v, want a neutral error", err)
 	}
-	resp, err := mustGet(t, tr, srv.URL)
-	if err != nil {
-		t.Fatalf("a good request after a caller's bad header: %v", err)
-	}
-	readAll(t, resp)
+	stillServes(t, tr, srv.URL, "a caller's bad header")
 }
 
 // TestBodiesOfTheWrongLengthAreTheCallersFault: a body whose length is not
@@ -576,11 +578,7 @@ func TestBodiesOfTheWrongLengthAreTheCallersFault(t *testing.T) {
 		if !resilience.IsNeutral(err) {
 			t.Errorf("a file shorter than declared: %v; want a neutral error", err)
 		}
-		resp, err = mustGet(t, tr, srv.URL)
-		if err != nil {
-			t.Fatalf("a good request after the caller's file of the wrong length: %v", err)
-		}
-		readAll(t, resp)
+		stillServes(t, tr, srv.URL, "the caller's file of the wrong length")
 	})
 }
 
@@ -638,30 +636,16 @@ func TestFileOfTheDeclaredLengthKeepsSendfile(t *testing.T) {
 //     that client, is the caller's fault.
 func TestRefusalTextsFromElsewhereAreTheHosts(t *testing.T) {
 	t.Run("quoted by a broken server", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var wg sync.WaitGroup
-		t.Cleanup(func() { l.Close(); wg.Wait() })
-		wg.Go(func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				wg.Go(func() {
-					defer c.Close()
-					_, _ = http.ReadRequest(bufio.NewReader(c))
-					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nnet/http: invalid method GET\r\n\r\n")
-				})
-			}
+		addr := rawServer(t, func(c net.Conn) {
+			defer c.Close()
+			_, _ = http.ReadRequest(bufio.NewReader(c))
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nnet/http: invalid method GET\r\n\r\n")
 		})
 		h := newHTTPTransport(t)
 		next := roundTripFunc(func(r *http.Request) (*http.Response, error) { return h.RoundTrip(r) })
 		tr := newStandard(t, next, resilienthttp.WithoutRetry(), resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 2}))
 		for i := range 3 {
-			_, err := mustGet(t, tr, "http://"+l.Addr().String())
+			_, err := mustGet(t, tr, "http://"+addr)
 			if err == nil {
 				t.Fatal("got a response from a server that answers garbage")
 			}
@@ -732,15 +716,7 @@ func TestControlCharacterInURLIsTheCallersFault(t *testing.T) {
 // to check: it is sent as net/http alone sends it, in as many writes.
 func TestInMemoryBodyOfUnknownLengthIsNotWrapped(t *testing.T) {
 	srv := newServer(t, statuses(200))
-	var writes atomic.Int64
-	h := newHTTPTransport(t)
-	h.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return countingConn{c, &writes}, nil
-	}
+	h, writes := writeCounting(t)
 	post := func(rt http.RoundTripper) int64 {
 		before := writes.Load()
 		req, _ := http.NewRequest(http.MethodPost, srv.URL, nil)

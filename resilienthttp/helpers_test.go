@@ -175,3 +175,39 @@ func mustBudget(t testing.TB) *retry.Budget {
 	}
 	return b
 }
+
+// rawServer listens on a loopback port and serves each connection with
+// serve, in a goroutine of its own, which must close it; it returns the
+// address. The listener closes, and every serve returns, when the test
+// ends.
+func rawServer(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { l.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() { serve(c) })
+		}
+	})
+	return l.Addr().String()
+}
+
+// stillServes checks that a good GET of url through tr gets its answer
+// after what (a request that failed by the caller's fault): the host's
+// breaker did not count that failure.
+func stillServes(t *testing.T, tr http.RoundTripper, url, what string) {
+	t.Helper()
+	resp, err := mustGet(t, tr, url)
+	if err != nil {
+		t.Fatalf("a good request after %s: %v", what, err)
+	}
+	readAll(t, resp)
+}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,30 +25,16 @@ import (
 // counts the requests it read.
 func rawProxy(t *testing.T, status string) (string, *atomic.Int64) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var hits atomic.Int64
-	var wg sync.WaitGroup
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-					return
-				}
-				hits.Add(1)
-				_, _ = io.WriteString(c, "HTTP/1.1 "+status+"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-			})
+	addr := rawServer(t, func(c net.Conn) {
+		defer c.Close()
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
 		}
+		hits.Add(1)
+		_, _ = io.WriteString(c, "HTTP/1.1 "+status+"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 	})
-	return l.Addr().String(), &hits
+	return addr, &hits
 }
 
 // TestProxyConnectReasonIsTheHosts: a proxy's reason phrase to a failed
@@ -100,11 +85,7 @@ func TestInvalidHostThroughProxyOverHTTP1(t *testing.T) {
 	if err == nil || !resilience.IsNeutral(err) {
 		t.Errorf("invalid Host through a proxy: %v, neutral %v; want net/http's refusal, neutral", err, resilience.IsNeutral(err))
 	}
-	resp, err := mustGet(t, tr, srv.URL)
-	if err != nil {
-		t.Fatalf("a good request after the caller's bad Host: %v", err)
-	}
-	readAll(t, resp)
+	stillServes(t, tr, srv.URL, "the caller's bad Host")
 }
 
 // TestControlCharacterThroughClient: the caller's URL has a control
@@ -125,11 +106,7 @@ func TestControlCharacterThroughClient(t *testing.T) {
 	if err == nil || !resilience.IsNeutral(err) {
 		t.Errorf("control character through a Client: %v, neutral %v; want a neutral error", err, resilience.IsNeutral(err))
 	}
-	resp, err := mustGet(t, tr, srv.URL)
-	if err != nil {
-		t.Fatalf("a good request after the caller's bad URL: %v", err)
-	}
-	readAll(t, resp)
+	stillServes(t, tr, srv.URL, "the caller's bad URL")
 }
 
 // TestJoinedFailuresAreTheHosts: a fallback layer (primary, then a mirror)
@@ -192,11 +169,7 @@ func TestHTTP2TrailerKeyRefusal(t *testing.T) {
 	if err == nil || !resilience.IsNeutral(err) {
 		t.Errorf("invalid trailer key over HTTP/2: %v, neutral %v; want a neutral error", err, resilience.IsNeutral(err))
 	}
-	resp, err := mustGet(t, tr, srv.URL)
-	if err != nil {
-		t.Fatalf("a good request after the caller's bad trailer: %v", err)
-	}
-	readAll(t, resp)
+	stillServes(t, tr, srv.URL, "the caller's bad trailer")
 }
 
 type nilPtrErr struct{ msg string }
@@ -227,27 +200,13 @@ func TestTypedNilLeafDoesNotPanic(t *testing.T) {
 // EPIPE (never EBADF, never a body length error): the host's failure, which
 // the breaker sees.
 func TestFileUploadResetIsTheHosts(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
 	var got atomic.Int64
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
-					got.Add(1)
-				}
-				_ = c.(*net.TCPConn).SetLinger(0) // RST
-				c.Close()
-			})
+	addr := rawServer(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+			got.Add(1)
 		}
+		_ = c.(*net.TCPConn).SetLinger(0) // RST
+		c.Close()
 	})
 	const size = 32 << 20
 	path := filepath.Join(t.TempDir(), "upload")
@@ -266,7 +225,7 @@ func TestFileUploadResetIsTheHosts(t *testing.T) {
 			defer f.Close()
 			h := newHTTPTransport(t)
 			tr := newStandard(t, h, resilienthttp.WithoutRetry(), resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 1}))
-			req, _ := http.NewRequest(http.MethodPut, "http://"+l.Addr().String()+"/up", f)
+			req, _ := http.NewRequest(http.MethodPut, "http://"+addr+"/up", f)
 			req.ContentLength = size
 			if expect {
 				req.Header.Set("Expect", "100-continue")
@@ -280,7 +239,7 @@ func TestFileUploadResetIsTheHosts(t *testing.T) {
 			if errors.Is(err, resilience.ErrRejected) {
 				t.Errorf("%v: rejected before the server was reached", err)
 			}
-			_, err = mustGet(t, tr, "http://"+l.Addr().String()+"/")
+			_, err = mustGet(t, tr, "http://"+addr+"/")
 			if !errors.Is(err, resilience.ErrRejected) {
 				t.Errorf("after the host's failure: %v; want the open breaker's rejection", err)
 			}

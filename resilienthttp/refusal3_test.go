@@ -131,11 +131,7 @@ func TestH2TrailerListTooLargeIsTheCallers(t *testing.T) {
 	if n := attempts.Load(); n != 1 {
 		t.Errorf("%d attempts; want 1 (not retried)", n)
 	}
-	resp, err = mustGet(t, tr, srv.URL)
-	if err != nil {
-		t.Fatalf("a good request after the caller's large trailers: %v", err)
-	}
-	readAll(t, resp)
+	stillServes(t, tr, srv.URL, "the caller's large trailers")
 }
 
 // TestH2NegativeContentLengthIsTheCallers: a ContentLength below -1 over
@@ -154,11 +150,7 @@ func TestH2NegativeContentLengthIsTheCallers(t *testing.T) {
 	if err == nil || !resilience.IsNeutral(err) {
 		t.Errorf("ContentLength -2: %v, neutral %v; want a neutral error", err, resilience.IsNeutral(err))
 	}
-	resp, err := mustGet(t, tr, srv.URL)
-	if err != nil {
-		t.Fatalf("a good request after the caller's bad length: %v", err)
-	}
-	readAll(t, resp)
+	stillServes(t, tr, srv.URL, "the caller's bad length")
 }
 
 // TestH2ConnectionHeaderUnicodeFoldIsTheCallers: HTTP/2 compares
@@ -173,11 +165,7 @@ func TestH2ConnectionHeaderUnicodeFoldIsTheCallers(t *testing.T) {
 	if err == nil || !resilience.IsNeutral(err) {
 		t.Errorf("Connection %+q over HTTP/2: %v, neutral %v; want a neutral error", req.Header["Connection"][0], err, resilience.IsNeutral(err))
 	}
-	resp, err := mustGet(t, tr, srv.URL)
-	if err != nil {
-		t.Fatalf("a good request after the caller's bad header: %v", err)
-	}
-	readAll(t, resp)
+	stillServes(t, tr, srv.URL, "the caller's bad header")
 }
 
 // TestH1RefusalsOfHostAndLengthAreTheCallers: HTTP/1 refuses a Host that
@@ -243,9 +231,5 @@ func TestFileOfUnknownLengthIsWatched(t *testing.T) {
 	if err == nil || !resilience.IsNeutral(err) {
 		t.Errorf("a pipe body that fails to read: %v, neutral %v; want a neutral error", err, resilience.IsNeutral(err))
 	}
-	resp, err := mustGet(t, tr, srv.URL)
-	if err != nil {
-		t.Fatalf("a good request after the caller's failing body: %v", err)
-	}
-	readAll(t, resp)
+	stillServes(t, tr, srv.URL, "the caller's failing body")
 }

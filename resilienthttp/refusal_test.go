@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -53,11 +52,7 @@ func TestRefusalThroughJoiningWrappers(t *testing.T) {
 			if err == nil || !resilience.IsNeutral(err) || calls.Load() != 1 {
 				t.Errorf("invalid header through a wrapper: %v after %d attempts; want a neutral error after 1", err, calls.Load())
 			}
-			resp, err := mustGet(t, tr, srv.URL)
-			if err != nil {
-				t.Fatalf("a good request after the caller's bad one: %v", err)
-			}
-			readAll(t, resp)
+			stillServes(t, tr, srv.URL, "the caller's bad one")
 		})
 	}
 }
@@ -66,60 +61,46 @@ func TestRefusalThroughJoiningWrappers(t *testing.T) {
 // request's :path and then either answers 200 or drops the connection.
 func rawH2C(t *testing.T, answer bool) (string, chan string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	paths := make(chan string, 16)
-	var wg sync.WaitGroup
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	wg.Go(func() {
+	addr := rawServer(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		if _, err := io.ReadFull(br, make([]byte, len(http2.ClientPreface))); err != nil {
+			return
+		}
+		fr := http2.NewFramer(c, br)
+		if fr.WriteSettings() != nil {
+			return
+		}
+		dec := hpack.NewDecoder(4096, nil)
 		for {
-			c, err := l.Accept()
+			f, err := fr.ReadFrame()
 			if err != nil {
 				return
 			}
-			wg.Go(func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				if _, err := io.ReadFull(br, make([]byte, len(http2.ClientPreface))); err != nil {
-					return
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if !f.IsAck() {
+					_ = fr.WriteSettingsAck()
 				}
-				fr := http2.NewFramer(c, br)
-				if fr.WriteSettings() != nil {
-					return
-				}
-				dec := hpack.NewDecoder(4096, nil)
-				for {
-					f, err := fr.ReadFrame()
-					if err != nil {
-						return
-					}
-					switch f := f.(type) {
-					case *http2.SettingsFrame:
-						if !f.IsAck() {
-							_ = fr.WriteSettingsAck()
-						}
-					case *http2.HeadersFrame:
-						hf, _ := dec.DecodeFull(f.HeaderBlockFragment())
-						for _, h := range hf {
-							if h.Name == ":path" {
-								paths <- h.Value
-							}
-						}
-						if !answer {
-							return // the server dies with the request in hand
-						}
-						var buf bytes.Buffer
-						enc := hpack.NewEncoder(&buf)
-						_ = enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
-						_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: f.StreamID, BlockFragment: buf.Bytes(), EndStream: true, EndHeaders: true})
+			case *http2.HeadersFrame:
+				hf, _ := dec.DecodeFull(f.HeaderBlockFragment())
+				for _, h := range hf {
+					if h.Name == ":path" {
+						paths <- h.Value
 					}
 				}
-			})
+				if !answer {
+					return // the server dies with the request in hand
+				}
+				var buf bytes.Buffer
+				enc := hpack.NewEncoder(&buf)
+				_ = enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+				_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: f.StreamID, BlockFragment: buf.Bytes(), EndStream: true, EndHeaders: true})
+			}
 		}
 	})
-	return l.Addr().String(), paths
+	return addr, paths
 }
 
 func h2cTransport(t *testing.T) *http.Transport {
@@ -195,11 +176,7 @@ func TestHTTP2RefusalsAreTheCallersFault(t *testing.T) {
 				if !resilience.IsNeutral(err) {
 					t.Errorf("%v; want a neutral error", err)
 				}
-				resp, err = mustGet(t, tr, srv.URL)
-				if err != nil {
-					t.Fatalf("a good request after the caller's bad one: %v", err)
-				}
-				readAll(t, resp)
+				stillServes(t, tr, srv.URL, "the caller's bad one")
 			})
 		}
 	}
@@ -225,11 +202,7 @@ func TestXNetHTTP2RefusalIsTheCallersFault(t *testing.T) {
 	if err == nil || !resilience.IsNeutral(err) {
 		t.Errorf("invalid header through x/net http2.Transport: %v; want a neutral error", err)
 	}
-	resp, err := mustGet(t, tr, srv.URL)
-	if err != nil {
-		t.Fatalf("a good request after the caller's bad header: %v", err)
-	}
-	readAll(t, resp)
+	stillServes(t, tr, srv.URL, "the caller's bad header")
 }
 
 // TestFileBodyThatPassesTheCheckAndFails: a file body of the declared
@@ -276,11 +249,7 @@ func TestFileBodyThatPassesTheCheckAndFails(t *testing.T) {
 			if err == nil || !resilience.IsNeutral(err) {
 				t.Errorf("body sent as %T: %v; want a neutral error", sent, err)
 			}
-			resp, err := mustGet(t, tr, srv.URL)
-			if err != nil {
-				t.Fatalf("a good request after the caller's bad file: %v", err)
-			}
-			readAll(t, resp)
+			stillServes(t, tr, srv.URL, "the caller's bad file")
 		})
 	}
 }
