@@ -75,8 +75,8 @@ func nothingSent(err error) bool {
 //     next may have refused a redirect the server sent it;
 //   - HTTP/2's refusal of req's headers (or trailers) as larger than the
 //     server's advertised limit, which cannot be checked against req: only
-//     as net/http builds it, under no *url.Error or one that names req's
-//     URL (see headerListRefusal);
+//     as net/http builds it, and never below a *url.Error (see
+//     headerListRefusal);
 //   - or next is an [http.Transport] and req is one it refuses whatever the
 //     protocol (no URL or header, no host, a method that is not a token, a
 //     header or trailer field that is not valid; another RoundTripper, a
@@ -134,8 +134,9 @@ func headerListRefusal(req *http.Request, next http.RoundTripper, err error, dep
 }
 
 // viaProxy reports whether next is an http.Transport that sends req
-// through a proxy (or cannot tell): a failed CONNECT's reason phrase is
-// then a bare error of any text.
+// through a proxy, or whose Proxy function fails for req: a failed
+// CONNECT's reason phrase is then a bare error of any text. (A RoundTripper
+// that wraps a proxied http.Transport is not seen through.)
 func viaProxy(req *http.Request, next http.RoundTripper) bool {
 	t, ok := next.(*http.Transport)
 	if !ok || t.Proxy == nil {
