@@ -94,6 +94,13 @@ func refused(req *http.Request, next http.RoundTripper, err error) bool {
 	if headerListRefusal(req, next, err, 0) {
 		return true
 	}
+	if _, ok := next.(*http.Transport); ok && req.Body == nil && req.ContentLength != 0 && closedRead(err) {
+		// HTTP/1 refuses a length with a nil Body before writing anything
+		// and closes the connection; net/http may report the read from
+		// that closed connection instead of the refusal. (HTTP/2 sends such
+		// a request.)
+		return true
+	}
 	return anyLeaf(err, 0, func(e error) bool { return refusalOf(req, bad, e) })
 }
 

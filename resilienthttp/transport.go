@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"reflect"
@@ -263,7 +264,7 @@ func (c *call) send(actx context.Context, fired *bool) error {
 	}
 
 	var watched *callerBody
-	file := false // body is a file, handed over unwatched
+	var file sentFile // the file handed over unwatched, if the body is one
 	if body != nil && body != http.NoBody {
 		var ok bool
 		if ok, file = cannotFail(body, c.req.ContentLength); !ok {
@@ -571,40 +572,68 @@ var (
 // length, so that net/http's error about it is the caller's fault, and one
 // of no declared length (a pipe, say), whose read may fail and which
 // net/http sends in chunks, without sendfile, anyway.
-func cannotFail(body io.ReadCloser, declared int64) (ok, file bool) {
+func cannotFail(body io.ReadCloser, declared int64) (ok bool, file sentFile) {
 	var r io.Reader = body
 	if t := reflect.TypeOf(r); t == nopCloserType || t == nopCloserWriterToType {
 		r, _ = reflect.ValueOf(r).Field(0).Interface().(io.Reader)
 	}
 	switch v := r.(type) {
 	case *bytesBody:
-		return true, false
+		return true, sentFile{}
 	case *os.File:
-		ok := fileRestIs(v, declared)
-		return ok, ok
+		fi, ok := fileRestIs(v, declared)
+		if !ok {
+			return false, sentFile{}
+		}
+		return true, sentFile{name: v.Name(), fi: fi}
 	case *bytes.Reader:
-		return v != nil && (declared <= 0 || int64(v.Len()) == declared), false
+		return v != nil && (declared <= 0 || int64(v.Len()) == declared), sentFile{}
 	case *bytes.Buffer:
-		return v != nil && (declared <= 0 || int64(v.Len()) == declared), false
+		return v != nil && (declared <= 0 || int64(v.Len()) == declared), sentFile{}
 	case *strings.Reader:
-		return v != nil && (declared <= 0 || int64(v.Len()) == declared), false
+		return v != nil && (declared <= 0 || int64(v.Len()) == declared), sentFile{}
 	}
-	return false, false
+	return false, sentFile{}
 }
 
 // fileRestIs reports whether f is a regular file with declared bytes left
-// from its offset (a positive length). Two system calls, for file bodies
-// only.
-func fileRestIs(f *os.File, declared int64) bool {
+// from its offset (a positive length), which it can read, and returns what
+// Stat said of it. Three system calls, for file bodies only: the last reads
+// the first byte in place, so that a descriptor opened for writing only is
+// watched, and its failure judged as it is read (net/http may report
+// another error for it: see badBody).
+func fileRestIs(f *os.File, declared int64) (os.FileInfo, bool) {
 	if f == nil || declared <= 0 {
-		return false
+		return nil, false
 	}
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() {
-		return false
+		return nil, false
 	}
 	off, err := f.Seek(0, io.SeekCurrent)
-	return err == nil && fi.Size()-off == declared
+	if err != nil || fi.Size()-off != declared {
+		return nil, false
+	}
+	var one [1]byte
+	if _, err := f.ReadAt(one[:], off); err != nil {
+		return nil, false
+	}
+	return fi, true
+}
+
+// A sentFile is a file body handed over unwatched: its name and what Stat
+// said of it before it was sent. The zero value is no file.
+type sentFile struct {
+	name string
+	fi   os.FileInfo
+}
+
+// shrank reports whether the file at s's name is still s's file and is
+// now shorter than it was (a log rotated and truncated, say): net/http
+// then sent fewer bytes than declared. (The body itself is closed by then.)
+func (s sentFile) shrank() bool {
+	fi, err := os.Stat(s.name)
+	return err == nil && os.SameFile(fi, s.fi) && fi.Size() < s.fi.Size()
 }
 
 // badBody reports whether an attempt failed with err for its body's sake,
@@ -617,8 +646,30 @@ func fileRestIs(f *os.File, declared int64) bool {
 // a body of the wrong length. A watched body's length is judged as it is
 // read (callerBody), and an in-memory body goes unwatched only when it
 // holds exactly its declared length.
-func badBody(err error, file, badLength bool) bool {
-	return file && errors.Is(err, syscall.EBADF) || (file || badLength) && anyLeaf(err, 0, isBodyLengthError)
+//
+// net/http closes an HTTP/1 connection whose request it could not write,
+// and may then report the read from that closed connection instead of the
+// write's error (persistConn.roundTrip picks either): for a file, that
+// read error is the file's fault when the file shrank.
+func badBody(err error, file sentFile, badLength bool) bool {
+	isFile := file.fi != nil
+	switch {
+	case isFile && errors.Is(err, syscall.EBADF):
+		return true
+	case (isFile || badLength) && anyLeaf(err, 0, isBodyLengthError):
+		return true
+	case isFile && closedRead(err):
+		return file.shrank()
+	}
+	return false
+}
+
+// closedRead reports whether err is a read from a connection that net/http
+// itself closed (net.ErrClosed), as net/http reports it, at random, in
+// place of a refused or failed write of the request.
+func closedRead(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "read" && errors.Is(op.Err, net.ErrClosed)
 }
 
 // isBodyLengthError reports whether err is net/http's about a request body
