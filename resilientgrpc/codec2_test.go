@@ -46,22 +46,3 @@ func TestCodecOptionShapesAreTheCallers(t *testing.T) {
 		})
 	}
 }
-
-// TestProtoContentSubtypeReplyIsTheServers: CallContentSubtype("proto")
-// selects grpc-go's own proto codec from the registry, exactly as no option
-// does. A server that cannot marshal its reply is failing: its breaker
-// must open.
-func TestProtoContentSubtypeReplyIsTheServers(t *testing.T) {
-	ts := &testService{unary: func(*testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
-		return &testpb.SimpleResponse{Username: "\xff"}, nil // not UTF-8
-	}}
-	std := newStandard(t, resilientgrpc.WithBreaker(breaker.Config{ConsecutiveFailures: 3}))
-	client := testpb.NewTestServiceClient(dial(t, serve(t, &healthServer{}, ts), std.DialOptions()...))
-	const method = "/grpc.testing.TestService/UnaryCall"
-	for i := range 3 {
-		_, err := client.UnaryCall(context.Background(), &testpb.SimpleRequest{}, grpc.CallContentSubtype("proto"))
-		wantMarshalError(t, i+1, err)
-	}
-	kp := keyPolicies(t, std.Keys())[method]
-	wantBreakerOpen(t, kp, "after 3 replies the server could not marshal (content subtype proto)")
-}

@@ -84,15 +84,23 @@ func TestUnmarshalableReplyIsTheServersFailure(t *testing.T) {
 	ts := &testService{unary: func(*testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
 		return &testpb.SimpleResponse{Username: "\xff"}, nil // not UTF-8
 	}}
-	std := newStandard(t, resilientgrpc.WithBreaker(breaker.Config{ConsecutiveFailures: 3}))
-	client := testpb.NewTestServiceClient(dial(t, serve(t, &healthServer{}, ts), std.DialOptions()...))
+	addr := serve(t, &healthServer{}, ts)
 	const method = "/grpc.testing.TestService/UnaryCall"
-	for i := range 3 {
-		_, err := client.UnaryCall(context.Background(), &testpb.SimpleRequest{})
-		wantMarshalError(t, i+1, err)
+	// CallContentSubtype("proto") selects grpc-go's own proto codec from
+	// the registry, exactly as no option does.
+	for name, opts := range map[string][]grpc.CallOption{
+		"default codec":         nil,
+		"content subtype proto": {grpc.CallContentSubtype("proto")},
+	} {
+		std := newStandard(t, resilientgrpc.WithBreaker(breaker.Config{ConsecutiveFailures: 3}))
+		client := testpb.NewTestServiceClient(dial(t, addr, std.DialOptions()...))
+		for i := range 3 {
+			_, err := client.UnaryCall(context.Background(), &testpb.SimpleRequest{}, opts...)
+			wantMarshalError(t, i+1, err)
+		}
+		kp := keyPolicies(t, std.Keys())[method]
+		wantBreakerOpen(t, kp, name+": after 3 replies the server could not marshal")
 	}
-	kp := keyPolicies(t, std.Keys())[method]
-	wantBreakerOpen(t, kp, "after 3 replies the server could not marshal")
 }
 
 // replyFails is the server's proto codec, except that it cannot marshal

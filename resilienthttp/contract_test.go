@@ -657,12 +657,7 @@ func TestRefusalTextsFromElsewhereAreTheHosts(t *testing.T) {
 			}
 		}
 	})
-	client := &http.Client{Transport: newHTTPTransport(t)}
-	viaClient := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		r2 := r.Clone(r.Context())
-		r2.RequestURI = ""
-		return client.Do(r2)
-	})
+	viaClient := throughClient(newHTTPTransport(t))
 	t.Run("a redirect to no host", func(t *testing.T) {
 		srv := newServer(t, func(_ int64, w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Location", "http:///login")

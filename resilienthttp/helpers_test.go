@@ -211,3 +211,16 @@ func stillServes(t *testing.T, tr http.RoundTripper, url, what string) {
 	}
 	readAll(t, resp)
 }
+
+// throughClient is a wrapped transport that sends each request with an
+// http.Client over rt, as a layer that follows redirects does: the
+// client's *url.Error and its own requests (redirect hops) come back
+// through it.
+func throughClient(rt http.RoundTripper) roundTripFunc {
+	client := &http.Client{Transport: rt}
+	return func(r *http.Request) (*http.Response, error) {
+		r2 := r.Clone(r.Context())
+		r2.RequestURI = ""
+		return client.Do(r2)
+	}
+}

@@ -93,12 +93,7 @@ func TestInvalidHostThroughProxyOverHTTP1(t *testing.T) {
 // inside the wrapped transport the refusal is still the caller's fault.
 func TestControlCharacterThroughClient(t *testing.T) {
 	srv := newServer(t, statuses(200))
-	client := &http.Client{Transport: newHTTPTransport(t)}
-	next := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		r2 := r.Clone(r.Context())
-		r2.RequestURI = ""
-		return client.Do(r2)
-	})
+	next := throughClient(newHTTPTransport(t))
 	tr := newStandard(t, next, append(quickRetries(3), resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 1}))...)
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/x", nil)
 	req.URL.RawQuery = "q=a\x7fb" // the caller's mistake

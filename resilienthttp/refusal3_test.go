@@ -47,12 +47,7 @@ func TestH2HeaderListRefusalOfRedirectIsTheHosts(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	client := &http.Client{Transport: h}
-	next := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		r2 := r.Clone(r.Context())
-		r2.RequestURI = ""
-		return client.Do(r2)
-	})
+	next := throughClient(h)
 	tr := newStandard(t, next, resilienthttp.WithoutRetry(), resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 1}))
 	var errs []error
 	for range 3 {

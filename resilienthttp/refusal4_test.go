@@ -47,12 +47,7 @@ func TestH2HeaderListRedirectToSameURLIsTheHosts(t *testing.T) {
 	srv, h, hits := newSmallH2Server(t, func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, r.URL.Path, http.StatusFound) // to itself
 	})
-	client := &http.Client{Transport: h}
-	next := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		r2 := r.Clone(r.Context())
-		r2.RequestURI = ""
-		return client.Do(r2)
-	})
+	next := throughClient(h)
 	tr := newStandard(t, next, resilienthttp.WithoutRetry(), resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 1}))
 	// :path fits in the limit (2048+320); :path plus a Referer of the same
 	// length does not.

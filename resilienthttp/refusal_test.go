@@ -263,17 +263,7 @@ func TestNestedClientsRedirectIsTheHosts(t *testing.T) {
 		w.Header().Set("Location", "http:///login")
 		w.WriteHeader(http.StatusFound)
 	})
-	inner := &http.Client{Transport: newHTTPTransport(t)}
-	outer := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		r2 := r.Clone(r.Context())
-		r2.RequestURI = ""
-		return inner.Do(r2)
-	})}
-	next := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		r2 := r.Clone(r.Context())
-		r2.RequestURI = ""
-		return outer.Do(r2)
-	})
+	next := throughClient(throughClient(newHTTPTransport(t))) // two clients, nested
 	tr := newStandard(t, next, resilienthttp.WithoutRetry(), resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 1}))
 	_, err := mustGet(t, tr, srv.URL)
 	if err == nil || resilience.IsNeutral(err) {
