@@ -16,7 +16,9 @@
 // ± column is half the range of the samples as a percentage of the median.
 // Metrics a benchmark reports itself (b.ReportMetric with a unit that is not
 // per op, such as ours/plain of BenchmarkHTTPAlternating, a ratio measured
-// within each run) get a table of their own: median and range over the runs.
+// within each run) get a table of their own: median over the runs, a 90 %
+// confidence interval for that median (order statistics, no assumption
+// about the distribution; it needs 5 runs or more) and the range.
 package main
 
 import (

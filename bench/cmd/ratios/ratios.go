@@ -98,6 +98,38 @@ func median(vs []float64) (m, spread float64) {
 	return m, spread
 }
 
+// medianInterval returns a 90 % confidence interval for the median of the
+// population vs were drawn from, free of any assumption about its shape: the
+// k-th smallest and k-th largest samples, for the largest k such that fewer
+// than k of n samples fall below the median with probability at most 5 %
+// (the median splits samples like a fair coin, so that count is
+// Binomial(n, ½)). ok is false when n is too small for any interval to
+// reach 90 % (fewer than 5 samples).
+func medianInterval(vs []float64) (lo, hi float64, ok bool) {
+	n := len(vs)
+	// p is P(X = i) for X ~ Binomial(n, ½), cdf is P(X < k); both are
+	// built up term by term, in logarithms so that large n cannot
+	// underflow 2^-n.
+	k, cdf := 0, 0.0
+	for i := 0; i <= n/2; i++ {
+		lg, _ := math.Lgamma(float64(n + 1))
+		li, _ := math.Lgamma(float64(i + 1))
+		lr, _ := math.Lgamma(float64(n - i + 1))
+		p := math.Exp(lg - li - lr - float64(n)*math.Ln2)
+		if cdf+p > 0.05 {
+			break
+		}
+		cdf += p
+		k = i + 1 // P(X < i+1) = P(X ≤ i) ≤ 5 %
+	}
+	if k == 0 {
+		return 0, 0, false
+	}
+	s := slices.Clone(vs)
+	slices.Sort(s)
+	return s[k-1], s[n-k], true
+}
+
 // stat returns the median of one unit of one benchmark, ok false if the
 // benchmark did not report it.
 func (rs *results) stat(k key, unit string) (m, spread float64, ok bool) {
@@ -166,8 +198,8 @@ func (rs *results) markdown(w io.Writer, base string) error {
 
 // reported writes, for each benchmark that reports metrics of its own (a
 // unit that is not per op, such as the ours/plain of the alternating
-// benchmarks, each a ratio measured within one run), the median and the
-// range of each over the runs.
+// benchmarks, each a ratio measured within one run), the median of each
+// over the runs, a 90 % interval for it (see medianInterval) and the range.
 func (rs *results) reported(w io.Writer) {
 	for _, k := range rs.order {
 		var units []string
@@ -188,11 +220,15 @@ func (rs *results) reported(w io.Writer) {
 			name += "/" + k.contender
 		}
 		fmt.Fprintf(w, "\n### %s: metrics it reports\n\n", name)
-		fmt.Fprintf(w, "| metric | median | range | runs |\n|---|--:|--:|--:|\n")
+		fmt.Fprintf(w, "| metric | median | 90 %% interval of the median | range | runs |\n|---|--:|--:|--:|--:|\n")
 		for _, u := range units {
 			vs := rs.samples[k][u]
 			m, _ := median(vs)
-			fmt.Fprintf(w, "| %s | %.3f | %.3f–%.3f | %d |\n", u, m, slices.Min(vs), slices.Max(vs), len(vs))
+			ci := "–"
+			if lo, hi, ok := medianInterval(vs); ok {
+				ci = fmt.Sprintf("%.3f–%.3f", lo, hi)
+			}
+			fmt.Fprintf(w, "| %s | %.3f | %s | %.3f–%.3f | %d |\n", u, m, ci, slices.Min(vs), slices.Max(vs), len(vs))
 		}
 	}
 }

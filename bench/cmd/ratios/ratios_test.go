@@ -153,7 +153,7 @@ func TestRunFiles(t *testing.T) {
 }
 
 // TestReportedMetrics: metrics a benchmark reports itself get their median
-// and range over the runs.
+// and range over the runs (three runs are too few for an interval).
 func TestReportedMetrics(t *testing.T) {
 	in := `BenchmarkHTTPAlternating-2   	 300	 3800000 ns/op	 1.100 ours/plain	 1.040 plain-ctx/plain	 700000 B/op	 8400 allocs/op
 BenchmarkHTTPAlternating-2   	 300	 3700000 ns/op	 1.080 ours/plain	 1.000 plain-ctx/plain	 700000 B/op	 8400 allocs/op
@@ -169,11 +169,47 @@ BenchmarkHTTPAlternating-2   	 300	 3900000 ns/op	 1.150 ours/plain	 1.060 plain
 	}
 	for _, want := range []string{
 		"### BenchmarkHTTPAlternating: metrics it reports",
-		"| ours/plain | 1.100 | 1.080–1.150 | 3 |",
-		"| plain-ctx/plain | 1.040 | 1.000–1.060 | 3 |",
+		"| ours/plain | 1.100 | – | 1.080–1.150 | 3 |",
+		"| plain-ctx/plain | 1.040 | – | 1.000–1.060 | 3 |",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestMedianInterval checks the interval's order statistics against
+// binomial tails worked out by hand, and that it holds the median.
+func TestMedianInterval(t *testing.T) {
+	seq := func(n int) []float64 {
+		vs := make([]float64, n)
+		for i := range vs {
+			vs[i] = float64(n - i) // descending: the function must sort
+		}
+		return vs
+	}
+	for _, c := range []struct {
+		n      int
+		ok     bool
+		lo, hi float64 // 1-based ranks of the bounds
+	}{
+		// n=4: P(X=0) = 1/16 > 5 %: no interval reaches 90 %.
+		{n: 4},
+		// n=5: P(X=0) = 1/32 ≤ 5 %, P(X≤1) = 6/32 > 5 %: min and max.
+		{n: 5, ok: true, lo: 1, hi: 5},
+		// n=10: P(X≤1) = 11/1024 ≤ 5 %, P(X≤2) = 56/1024 > 5 %: k=2.
+		{n: 10, ok: true, lo: 2, hi: 9},
+		// n=16: P(X≤4) = 2517/65536 ≤ 5 %, P(X≤5) = 6885/65536 > 5 %: k=5.
+		{n: 16, ok: true, lo: 5, hi: 12},
+	} {
+		lo, hi, ok := medianInterval(seq(c.n))
+		if ok != c.ok || (ok && (lo != c.lo || hi != c.hi)) {
+			t.Errorf("n=%d: got [%v, %v] ok=%v, want [%v, %v] ok=%v", c.n, lo, hi, ok, c.lo, c.hi, c.ok)
+		}
+	}
+	// Large n: no underflow, and the interval narrows around the median.
+	lo, hi, ok := medianInterval(seq(1001))
+	if !ok || lo >= 501 || hi <= 501 || hi-lo > 60 {
+		t.Errorf("n=1001: got [%v, %v] ok=%v, want a narrow interval around 501", lo, hi, ok)
 	}
 }
