@@ -181,13 +181,25 @@ func (b *responseBody) Close() error {
 func (b *responseBody) release() { b.ex.release() }
 
 // upgradeBody keeps the io.Writer of a 101 Switching Protocols body, which
-// callers type-assert to io.ReadWriteCloser.
+// callers type-assert to io.ReadWriteCloser, and its CloseWrite, which
+// half-closes the connection: httputil.ReverseProxy relays a client's
+// half-close with it, and without it tears the connection down instead.
 type upgradeBody struct {
 	*responseBody
 	w io.Writer
 }
 
 func (b upgradeBody) Write(p []byte) (int, error) { return b.w.Write(p) }
+
+// CloseWrite half-closes the connection if the wrapped body can, and
+// otherwise fails with an error matching http.ErrNotSupported, as net/http's
+// own 101 body does.
+func (b upgradeBody) CloseWrite() error {
+	if cw, ok := b.w.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return fmt.Errorf("resilienthttp: CloseWrite: %w", http.ErrNotSupported)
+}
 
 // handOver makes resp's body end the context of the attempt's exchange (if
 // not nil) when it is closed or read to the end.
