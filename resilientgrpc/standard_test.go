@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/status"
 
 	"github.com/cascadeguard/resilience"
@@ -533,4 +534,33 @@ func firstWatchMessage(ctx context.Context, client healthpb.HealthClient) error 
 	}
 	_, err = w.Recv()
 	return err
+}
+
+// TestOpenKeySurvivesEviction: a method whose breaker is open keeps its
+// instance when the table is full and another method is called, so that
+// its next call is still rejected rather than sent with a fresh, closed
+// breaker.
+func TestOpenKeySurvivesEviction(t *testing.T) {
+	h := &healthServer{check: func(context.Context, int32) (*healthpb.HealthCheckResponse, error) {
+		return nil, status.Error(codes.Unavailable, "down")
+	}}
+	ts := &testService{unary: func(*testpb.SimpleRequest) (*testpb.SimpleResponse, error) { return &testpb.SimpleResponse{}, nil }}
+	std := newStandard(t, resilientgrpc.WithMaxKeys(1), resilientgrpc.WithoutRetry(),
+		resilientgrpc.WithBreaker(breaker.Config{ConsecutiveFailures: 1, OpenFor: time.Hour}))
+	cc := dial(t, serve(t, h, ts), std.DialOptions()...)
+	health, test := healthpb.NewHealthClient(cc), testpb.NewTestServiceClient(cc)
+	ctx := context.Background()
+	if _, err := health.Check(ctx, &healthpb.HealthCheckRequest{}); status.Code(err) != codes.Unavailable {
+		t.Fatalf("first check: got %v, want Unavailable from the server", err)
+	}
+	if _, err := test.UnaryCall(ctx, &testpb.SimpleRequest{}); err != nil {
+		t.Fatalf("the other method: %v", err)
+	}
+	_, err := health.Check(ctx, &healthpb.HealthCheckRequest{})
+	if !errors.Is(err, breaker.ErrOpen) {
+		t.Errorf("second check: got %v, want the open breaker's rejection", err)
+	}
+	if got := h.checks.Load(); got != 1 {
+		t.Errorf("the server got %d checks, want 1: the method's open breaker was evicted", got)
+	}
 }

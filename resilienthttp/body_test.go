@@ -220,41 +220,66 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
 // TestCallerRequestUnchanged: the caller's request is the same after
-// RoundTrip, field by field, whatever the attempts did to their copies.
+// RoundTrip, field by field, whatever the attempts did to their copies,
+// through NewTransport and through the standard transport (which makes its
+// copies its own way).
 func TestCallerRequestUnchanged(t *testing.T) {
-	srv, _ := recordingServer(t, 2)
-	tr := resilienthttp.NewTransport(newHTTPTransport(t), retryN(3))
-	for _, withGetBody := range []bool{true, false} {
-		var req *http.Request
-		if withGetBody {
-			req, _ = http.NewRequest("PUT", srv.URL+"/a?b=c", strings.NewReader("payload"))
-		} else {
-			req, _ = http.NewRequest("PUT", srv.URL+"/a?b=c", onlyReader{strings.NewReader("payload")})
-			req.ContentLength = 7
-		}
-		req.Header.Set("X-Custom", "1")
-		before := *req
-		url := *req.URL
-		header := req.Header.Clone()
-		resp, err := tr.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		readAll(t, resp)
-		if req.Body != before.Body || req.ContentLength != before.ContentLength ||
-			req.Method != before.Method || req.Host != before.Host || req.URL != before.URL ||
-			req.Context() != before.Context() || req.Close != before.Close ||
-			reflect.ValueOf(req.GetBody).Pointer() != reflect.ValueOf(before.GetBody).Pointer() {
-			t.Errorf("GetBody %v: the request's fields changed", withGetBody)
-		}
-		if *req.URL != url {
-			t.Errorf("GetBody %v: URL changed to %v, want %v", withGetBody, req.URL, &url)
-		}
-		if !reflect.DeepEqual(req.Header, header) {
-			t.Errorf("GetBody %v: header changed to %v, want %v", withGetBody, req.Header, header)
-		}
-		if len(req.TransferEncoding) != 0 || req.Trailer != nil {
-			t.Errorf("GetBody %v: transfer fields changed", withGetBody)
-		}
+	for _, c := range []struct {
+		name string
+		rt   func(t *testing.T) http.RoundTripper
+	}{
+		{"transport", func(t *testing.T) http.RoundTripper {
+			return resilienthttp.NewTransport(newHTTPTransport(t), retryN(3))
+		}},
+		{"standard", func(t *testing.T) http.RoundTripper {
+			return newStandard(t, newHTTPTransport(t), quickRetries(3)...)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv, got := recordingServer(t, 2)
+			tr := c.rt(t)
+			for _, withGetBody := range []bool{true, false} {
+				callerRequestUnchanged(t, tr, srv.URL, withGetBody)
+			}
+			// 503, 503, 200 for the first request, 200 for the second.
+			if n := len(got()); n != 4 {
+				t.Errorf("the server got %d requests, want 4: the attempts were not all made", n)
+			}
+		})
+	}
+}
+
+func callerRequestUnchanged(t *testing.T, tr http.RoundTripper, url string, withGetBody bool) {
+	t.Helper()
+	var req *http.Request
+	if withGetBody {
+		req, _ = http.NewRequest("PUT", url+"/a?b=c", strings.NewReader("payload"))
+	} else {
+		req, _ = http.NewRequest("PUT", url+"/a?b=c", onlyReader{strings.NewReader("payload")})
+		req.ContentLength = 7
+	}
+	req.Header.Set("X-Custom", "1")
+	before := *req
+	u := *req.URL
+	header := req.Header.Clone()
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	if req.Body != before.Body || req.ContentLength != before.ContentLength ||
+		req.Method != before.Method || req.Host != before.Host || req.URL != before.URL ||
+		req.Context() != before.Context() || req.Close != before.Close ||
+		reflect.ValueOf(req.GetBody).Pointer() != reflect.ValueOf(before.GetBody).Pointer() {
+		t.Errorf("GetBody %v: the request's fields changed", withGetBody)
+	}
+	if *req.URL != u {
+		t.Errorf("GetBody %v: URL changed to %v, want %v", withGetBody, req.URL, &u)
+	}
+	if !reflect.DeepEqual(req.Header, header) {
+		t.Errorf("GetBody %v: header changed to %v, want %v", withGetBody, req.Header, header)
+	}
+	if len(req.TransferEncoding) != 0 || req.Trailer != nil {
+		t.Errorf("GetBody %v: transfer fields changed", withGetBody)
 	}
 }

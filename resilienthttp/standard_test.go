@@ -895,3 +895,25 @@ func TestFailureThatOpensBreakerIsNotRetried(t *testing.T) {
 		t.Errorf("server requests = %d, want 1", got)
 	}
 }
+
+// TestOpenHostSurvivesEviction: a host whose breaker is open keeps its
+// instance when the table is full and another host arrives, so that its
+// next request is still rejected rather than sent to it with a fresh,
+// closed breaker.
+func TestOpenHostSurvivesEviction(t *testing.T) {
+	a, b := newServer(t, statuses(503)), newServer(t, statuses(200))
+	tr := newStandard(t, newHTTPTransport(t), resilienthttp.WithMaxHosts(1), resilienthttp.WithoutRetry(),
+		resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 1, OpenFor: time.Hour}))
+	for _, u := range []string{a.URL, b.URL, a.URL} {
+		req, _ := http.NewRequest("GET", u, nil)
+		if resp, err := tr.RoundTrip(req); err == nil {
+			readAll(t, resp)
+		}
+	}
+	if got := a.requests.Load(); got != 1 {
+		t.Errorf("host a got %d requests, want 1: its open breaker was evicted", got)
+	}
+	if got := b.requests.Load(); got != 1 {
+		t.Errorf("host b got %d requests, want 1", got)
+	}
+}

@@ -48,7 +48,7 @@ func TestUpgradeBodyCloseWrite(t *testing.T) {
 		rt   http.RoundTripper
 	}{
 		{"transport", resilienthttp.NewTransport(newHTTPTransport(t), mustTimeout(t, "attempt", time.Minute))},
-		{"standard", mustStandardT(t, newHTTPTransport(t))},
+		{"standard", newStandard(t, newHTTPTransport(t))},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			req, _ := http.NewRequest("GET", srv.URL, nil)
@@ -90,7 +90,7 @@ func TestReverseProxyUpgradeHalfClose(t *testing.T) {
 		rt   http.RoundTripper
 	}{
 		{"bare", newHTTPTransport(t)},
-		{"standard", mustStandardT(t, newHTTPTransport(t))},
+		{"standard", newStandard(t, newHTTPTransport(t))},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			proxy := httputil.NewSingleHostReverseProxy(target)
@@ -129,13 +129,4 @@ func proxyHalfClose(t *testing.T, front *server) {
 	if string(rest) != "BYE\n" {
 		t.Errorf("after the client's half-close: got %q (%v), want %q", rest, err, "BYE\n")
 	}
-}
-
-func mustStandardT(t *testing.T, next http.RoundTripper, opts ...resilienthttp.StandardOption) *resilienthttp.Transport {
-	t.Helper()
-	tr, err := resilienthttp.NewStandardTransport(next, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tr
 }
