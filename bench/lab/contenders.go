@@ -187,6 +187,12 @@ func contenders() []contender {
 // of ours for a question the main table raises.
 func extras() []contender {
 	return []contender{{
+		name:  "ours-defaults",
+		about: "resilienthttp.NewStandardTransport with no option at all (attempt timeout 10 s, whatever -attempt says)",
+		build: func(config) (client, error) {
+			return oursClient()
+		},
+	}, {
 		name: "ours-1s",
 		about: "ours with the breaker defaults before ProbeFailAfter: WithBreaker(breaker.Config{OpenFor: 1 s, ProbeFailAfter: attempt timeout (off)}): " +
 			"a probe that hangs holds the half-open breaker until the attempt timeout",
