@@ -87,7 +87,9 @@ func BenchmarkUnaryParallel(b *testing.B) {
 }
 
 // BenchmarkUnaryAlternating compares, in one run, loopback calls without
-// an interceptor ("none"), with a caller's 30 s deadline ("none+deadline"),
+// an interceptor ("none"), with a caller's context that can be cancelled
+// but has no deadline ("none+cancel", what the preset's client-side
+// timeouts give grpc-go), with a caller's 30 s deadline ("none+deadline"),
 // through UnaryClientInterceptor(Chain()) ("chain", a control), through the
 // standard preset without its timeouts ("standard-no-timeouts") and
 // through the standard preset ("standard"), and reports each one's time
@@ -109,10 +111,12 @@ func BenchmarkUnaryAlternating(b *testing.B) {
 	}
 	variants := []struct {
 		name      string
-		deadline  bool
+		deadline  bool                        // the call's context has a 30 s deadline
+		cancel    bool                        // the call's context can be cancelled (no deadline)
 		intercept grpc.UnaryClientInterceptor // nil: none
 	}{
 		{name: "none"},
+		{name: "none+cancel", cancel: true},
 		{name: "none+deadline", deadline: true},
 		{name: "chain", intercept: resilientgrpc.UnaryClientInterceptor(resilience.Chain())},
 		{name: "standard-no-timeouts", intercept: noTimeouts.UnaryClientInterceptor()},
@@ -121,9 +125,13 @@ func BenchmarkUnaryAlternating(b *testing.B) {
 	call := func(i int, req *healthpb.HealthCheckRequest) error {
 		v := variants[i]
 		ctx := context.Background()
-		if v.deadline {
-			var cancel context.CancelFunc
+		var cancel context.CancelFunc
+		switch {
+		case v.deadline:
 			ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+		case v.cancel:
+			ctx, cancel = context.WithCancel(ctx)
 			defer cancel()
 		}
 		reply := new(healthpb.HealthCheckResponse)
