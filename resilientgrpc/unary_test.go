@@ -370,6 +370,13 @@ func TestCallerDeadlinePassedNeutral(t *testing.T) {
 	if c := br.Counts(); c.Neutral != 1 || c.Failures != 0 {
 		t.Errorf("breaker counts %+v, want 1 neutral", c)
 	}
+	// The breaker checks the deadline itself; a policy of the caller's own
+	// sees only the marks on the op's error.
+	p, got := marks()
+	resilientgrpc.UnaryClientInterceptor(p)(pastDeadline{context.Background()}, "/svc/Method", nil, nil, nil, invoker)
+	if neutral, permanent, opErr := got(); !neutral || !permanent {
+		t.Errorf("op error %v: neutral %v, permanent %v; want both", opErr, neutral, permanent)
+	}
 }
 
 // TestRejectionsAreStatusErrors: policy errors leave the interceptor as
