@@ -52,6 +52,9 @@ func (n *neutral) Neutral() bool { return true }
 // dependency: a rejection by a policy ([ErrRejected]) or an error that was
 // marked with [MarkNeutral] or that has a method Neutral() bool returning
 // true. Circuit breakers count such outcomes as neither success nor failure.
+// The first error in err's tree (depth first, as [errors.As] goes) with a
+// Neutral method decides: an error that says it is not neutral is not made
+// neutral by a marked error it wraps.
 //
 // IsNeutral does not know about the caller's own cancellation; a policy
 // checks that itself with its context (ctx.Err() != nil).
