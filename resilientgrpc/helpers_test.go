@@ -265,3 +265,14 @@ func wantNoFailure(t *testing.T, kp *resilientgrpc.KeyPolicy, what string) {
 		t.Errorf("%s: breaker %v, counts %+v; want closed, no failure", what, kp.Breaker.State(), c)
 	}
 }
+
+// sendOneThenWait is a Watch handler that sends one message and then waits
+// until the caller abandons the stream, ending it with the caller's
+// cancellation.
+func sendOneThenWait(_ *healthpb.HealthCheckRequest, s healthpb.Health_WatchServer, _ int32) error {
+	if err := s.Send(serving()); err != nil {
+		return err
+	}
+	<-s.Context().Done()
+	return status.FromContextError(s.Context().Err()).Err()
+}

@@ -143,13 +143,7 @@ func TestCallerEndMarksOpErrorNeutral(t *testing.T) {
 // abandons returns an error marked neutral and permanent, whatever the
 // classifier says.
 func TestAbandonedStreamMarksOpErrorNeutral(t *testing.T) {
-	h := &healthServer{watch: func(_ *healthpb.HealthCheckRequest, s healthpb.Health_WatchServer, _ int32) error {
-		if err := s.Send(serving()); err != nil {
-			return err
-		}
-		<-s.Context().Done()
-		return status.FromContextError(s.Context().Err()).Err()
-	}}
+	h := &healthServer{watch: sendOneThenWait}
 	p, got := marks()
 	sig, done := signal()
 	client := unaryClient(t, h, resilience.Chain(sig, p),

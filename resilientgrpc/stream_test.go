@@ -130,13 +130,7 @@ func TestStreamOutcomeRecordedAtEnd(t *testing.T) {
 // its context, without reading its end, is neutral for the breaker, its
 // bulkhead slot is released, and the policy's goroutine ends.
 func TestStreamAbandonedNeutral(t *testing.T) {
-	h := &healthServer{watch: func(_ *healthpb.HealthCheckRequest, s healthpb.Health_WatchServer, _ int32) error {
-		if err := s.Send(serving()); err != nil {
-			return err
-		}
-		<-s.Context().Done()
-		return status.FromContextError(s.Context().Err()).Err()
-	}}
+	h := &healthServer{watch: sendOneThenWait}
 	sig, done := signal()
 	br := newBreaker(t, breaker.Config{ConsecutiveFailures: 1})
 	bh := newBulkhead(t, bulkhead.Config{MaxConcurrent: 1})
