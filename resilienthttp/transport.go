@@ -636,12 +636,20 @@ func (s sentFile) shrank() bool {
 	return err == nil && os.SameFile(fi, s.fi) && fi.Size() < s.fi.Size()
 }
 
+// resized reports whether the file at s's name is still s's file and is
+// now shorter or longer than it was: only then can net/http have found it
+// of another length than declared, which it held when it was handed over.
+func (s sentFile) resized() bool {
+	fi, err := os.Stat(s.name)
+	return err == nil && os.SameFile(fi, s.fi) && fi.Size() != s.fi.Size()
+}
+
 // badBody reports whether an attempt failed with err for its body's sake,
 // where no callerBody watched it: a file handed over unwatched (to keep
 // sendfile) that could not be read (EBADF: a descriptor opened for writing
 // only; the connection's own descriptor is guarded by package net and
 // cannot give it) or that net/http found shorter or longer than declared (it
-// shrank or grew while it was sent); or any body whose declared length is
+// shrank or grew while it was sent, which its size now shows); or any body whose declared length is
 // one net/http cannot send (badLength: below -1), which net/http reports as
 // a body of the wrong length. A watched body's length is judged as it is
 // read (callerBody), and an in-memory body goes unwatched only when it
@@ -656,8 +664,12 @@ func badBody(err error, file sentFile, badLength bool) bool {
 	switch {
 	case isFile && errors.Is(err, syscall.EBADF):
 		return true
-	case (isFile || badLength) && anyLeaf(err, 0, isBodyLengthError):
+	case badLength && anyLeaf(err, 0, isBodyLengthError):
 		return true
+	case isFile && anyLeaf(err, 0, isBodyLengthError):
+		// The words alone do not say it: a proxy's reason phrase may
+		// quote them, while the file kept the length it was sent with.
+		return file.resized()
 	case isFile && closedRead(err):
 		return file.shrank()
 	}
