@@ -77,18 +77,21 @@ func nothingSent(err error) bool {
 //     server's advertised limit, which cannot be checked against req: only
 //     as net/http builds it, and never below a *url.Error (see
 //     headerListRefusal);
-//   - or next is an [http.Transport] and req is one it refuses whatever the
-//     protocol (no URL or header, no host, a method that is not a token, a
-//     header or trailer field that is not valid; another RoundTripper, a
-//     unix socket's say, may accept such a request, and its failures are
-//     then the host's).
+//   - or next is an [http.Transport], req's scheme is http or https, and
+//     req is one it refuses whatever the protocol (no URL or header, no
+//     host, a method that is not a token, a header or trailer field that
+//     is not valid; another RoundTripper, a unix socket's say, may accept
+//     such a request, and its failures are then the host's, as are those
+//     of a protocol registered with [http.Transport.RegisterProtocol], to
+//     which net/http hands other schemes before it checks anything of
+//     this).
 //
 // Such a request says nothing about the host: its error must not count
 // against the host's breaker, nor be retried. It is asked only when an
 // attempt failed, so that a request that succeeds pays nothing for it.
 func refused(req *http.Request, next http.RoundTripper, err error) bool {
 	bad := badRequest(req)
-	if _, ok := next.(*http.Transport); ok && bad {
+	if _, ok := next.(*http.Transport); ok && bad && httpScheme(req) {
 		return true
 	}
 	if headerListRefusal(req, next, err, 0) {
@@ -207,7 +210,9 @@ func refusalOf(req *http.Request, bad bool, e error) bool {
 	case has("net/http: invalid header field"), has("net/http: invalid trailer field"),
 		has("net/http: invalid method"), has("http: no Host in request URL"),
 		has("http: nil Request.URL"), has("http: nil Request.Header"),
-		has("invalid HTTP header"), has("invalid HTTP trailer"):
+		has("invalid HTTP header"), has("invalid HTTP trailer"),
+		// Go 1.26's http.ClientConn, in words of its own.
+		has("http: invalid header "), has("http: invalid trailer "), has("http: invalid method "):
 		return bad
 	case has("net/http: can't write control character in Request.URL"):
 		return req.URL != nil && (strings.IndexFunc(req.URL.RequestURI(), isCTL) >= 0 ||
@@ -299,6 +304,13 @@ func asciiEqualFold(s, t string) bool {
 		}
 	}
 	return true
+}
+
+// httpScheme reports whether req's URL is http or https: the schemes an
+// http.Transport checks requests of (it hands others to the protocol
+// registered for them, unchecked).
+func httpScheme(req *http.Request) bool {
+	return req.URL != nil && (req.URL.Scheme == "http" || req.URL.Scheme == "https")
 }
 
 // badRequest reports whether net/http refuses req before sending it,
