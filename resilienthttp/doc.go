@@ -44,7 +44,10 @@
 //   - A response that is retried away has its body drained (up to
 //     [WithMaxDrain]) and closed, so its connection is reused.
 //   - The returned body stays readable after RoundTrip returns, even with
-//     timeouts in the policy (see "Contexts and deadlines" below).
+//     timeouts in the policy (see "Contexts and deadlines" below). A 101
+//     Switching Protocols body stays the connection net/http gives: an
+//     io.ReadWriteCloser with CloseWrite, which httputil.ReverseProxy
+//     needs to relay a half-close, and the timeouts do not end it.
 //   - An attempt that failed by the request's own fault is not retried and
 //     does not count against the host ([resilience.MarkNeutral]): net/http
 //     refused the request before sending it (a header, method or URL it
