@@ -130,3 +130,27 @@ func proxyHalfClose(t *testing.T, front *server) {
 		t.Errorf("after the client's half-close: got %q (%v), want %q", rest, err, "BYE\n")
 	}
 }
+
+// TestUpgradedConnectionOutlivesTheTimeouts: the connection of a 101 body
+// is the caller's once RoundTrip returns: the standard transport's attempt
+// and overall timeouts, long past, do not end it.
+func TestUpgradedConnectionOutlivesTheTimeouts(t *testing.T) {
+	srv := newServer(t, echoUntilEOF)
+	const attempt, overall = 20 * time.Millisecond, 40 * time.Millisecond
+	tr := newStandard(t, newHTTPTransport(t), resilienthttp.WithAttemptTimeout(attempt), resilienthttp.WithOverallTimeout(overall))
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "echo")
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rw := resp.Body.(io.ReadWriteCloser)
+	// Real time, not a synctest bubble: the connection is a real socket.
+	time.Sleep(2 * overall) // sleep-ok: the timeouts must have passed on the wall clock
+	io.WriteString(rw, "still there\n")
+	if line, err := bufio.NewReader(rw).ReadString('\n'); line != "STILL THERE\n" {
+		t.Errorf("after the timeouts: got %q (%v), want %q", line, err, "STILL THERE\n")
+	}
+}
