@@ -489,3 +489,61 @@ func TestFlattenedHTTP2RefusalIsTheCallers(t *testing.T) {
 	}
 	stillServes(t, tr, srv.URL, "the caller's bad Host")
 }
+
+// TestFileRewrittenDuringUploadIsTheCallers: a file handed over unwatched
+// that the caller rewrites during the upload (truncated, then written back
+// to its old size) or shrinks after removing its name makes net/http send
+// fewer bytes than declared: the caller's fault, though the file's size at
+// its name is the old one again, or cannot be seen.
+func TestFileRewrittenDuringUploadIsTheCallers(t *testing.T) {
+	const size = 2 * resilienthttp.DefaultMaxBufferedBody // streamed, not buffered
+	for _, c := range []struct {
+		name   string
+		during func(t *testing.T, path string) (after func())
+	}{
+		{"rewritten in place", func(t *testing.T, path string) func() {
+			if err := os.Truncate(path, size/2); err != nil {
+				t.Fatal(err)
+			}
+			return func() { os.Truncate(path, size) }
+		}},
+		{"name removed, then shrunk", func(t *testing.T, path string) func() {
+			w, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.Remove(path)
+			w.Truncate(size / 2)
+			return func() { w.Close() }
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := newServer(t, statuses(200))
+			h := newHTTPTransport(t)
+			path := sparseFile(t, size)
+			next := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				if r.Method == http.MethodPut {
+					after := c.during(t, path)
+					defer after()
+				}
+				return h.RoundTrip(r)
+			})
+			tr := newStandard(t, next, resilienthttp.WithoutRetry(), resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 1}))
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req, _ := http.NewRequest(http.MethodPut, srv.URL, f)
+			req.ContentLength = size
+			_, err = tr.RoundTrip(req)
+			if err == nil || !resilience.IsNeutral(err) {
+				t.Errorf("got %v (neutral %v), want the caller's neutral failure", err, err != nil && resilience.IsNeutral(err))
+			}
+			resp, err := mustGet(t, tr, srv.URL)
+			if err != nil {
+				t.Fatalf("a good request after it: %v (the host's breaker opened)", err)
+			}
+			readAll(t, resp)
+		})
+	}
+}

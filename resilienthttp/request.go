@@ -78,13 +78,16 @@ func nothingSent(err error) bool {
 //     as net/http builds it, and never below a *url.Error (see
 //     headerListRefusal);
 //   - or next is an [http.Transport], req's scheme is http or https, and
-//     req is one it refuses whatever the protocol (no URL or header, no
-//     host, a method that is not a token, a header or trailer field that
-//     is not valid; another RoundTripper, a unix socket's say, may accept
-//     such a request, and its failures are then the host's, as are those
-//     of a protocol registered with [http.Transport.RegisterProtocol], to
-//     which net/http hands other schemes before it checks anything of
-//     this).
+//     req is malformed for it (no URL or header, no host, a method that is
+//     not a token, a header or trailer field that is not valid). It
+//     refuses such a request, except that a method is checked only after
+//     an HTTP/2 connection registered for https had its chance, and HTTP/2
+//     sends the method as it is; a request with an invalid method says
+//     nothing fair of the host either way. Another RoundTripper, a unix
+//     socket's say, may accept such a request, and its failures are then
+//     the host's, as are those of a protocol registered with
+//     [http.Transport.RegisterProtocol], to which net/http hands other
+//     schemes before it checks anything of this.
 //
 // Such a request says nothing about the host: its error must not count
 // against the host's breaker, nor be retried. It is asked only when an

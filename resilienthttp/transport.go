@@ -282,7 +282,7 @@ func (c *call) send(actx context.Context, fired *bool) error {
 		if stop != nil {
 			stop()
 		}
-		err = c.failed(actx, ex, err, replayable, fired, watched.faulty() || badBody(err, file, c.req.ContentLength < -1))
+		err = c.failed(actx, ex, err, replayable, fired, watched.faulty() || badBody(err, file, c.req.ContentLength < -1, func() bool { return viaProxy(c.req, c.next) }))
 		ex.release()
 		if resp != nil && resp.Body != nil {
 			// The wrapped transport broke the RoundTripper contract.
@@ -659,7 +659,14 @@ func (s sentFile) resized() bool {
 // and may then report the read from that closed connection instead of the
 // write's error (persistConn.roundTrip picks either): for a file, that
 // read error is the file's fault when the file shrank.
-func badBody(err error, file sentFile, badLength bool) bool {
+//
+// Through a proxy (proxied, asked only when it matters), net/http's words
+// about a body of the wrong length may be the proxy's reason phrase to
+// CONNECT, quoted whole: a file is then blamed for them only if its size
+// shows that it changed. (Without a proxy, they are net/http's: a file
+// rewritten in place to its old size, or shrunk after its name was
+// removed, is still the caller's fault.)
+func badBody(err error, file sentFile, badLength bool, proxied func() bool) bool {
 	isFile := file.fi != nil
 	switch {
 	case isFile && errors.Is(err, syscall.EBADF):
@@ -667,9 +674,7 @@ func badBody(err error, file sentFile, badLength bool) bool {
 	case badLength && anyLeaf(err, 0, isBodyLengthError):
 		return true
 	case isFile && anyLeaf(err, 0, isBodyLengthError):
-		// The words alone do not say it: a proxy's reason phrase may
-		// quote them, while the file kept the length it was sent with.
-		return file.resized()
+		return !proxied() || file.resized()
 	case isFile && closedRead(err):
 		return file.shrank()
 	}
