@@ -2,10 +2,14 @@ package resilienthttp
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -67,89 +71,86 @@ func TestClosedReadAfterAFileShrank(t *testing.T) {
 	if !ok || file.fi == nil {
 		t.Fatalf("cannotFail of a file of the declared length = %v, %+v; want it handed over", ok, file)
 	}
-	if badBody(errClosedRead, file, false, noProxy) {
+	if badBody(errClosedRead, file, false) {
 		t.Errorf("closed read, file unchanged: judged the body's fault")
 	}
 	if err := os.WriteFile(path, []byte("0123456789 and more"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if badBody(errClosedRead, file, false, noProxy) {
+	if badBody(errClosedRead, file, false) {
 		t.Errorf("closed read, file grew: judged the body's fault")
 	}
 	if err := os.Truncate(path, 3); err != nil {
 		t.Fatal(err)
 	}
-	if !badBody(errClosedRead, file, false, noProxy) {
+	if !badBody(errClosedRead, file, false) {
 		t.Errorf("closed read, file shrank: not judged the body's fault")
 	}
-	if badBody(errors.New("connection reset by peer"), file, false, noProxy) {
+	if badBody(errors.New("connection reset by peer"), file, false) {
 		t.Errorf("another error, file shrank: judged the body's fault")
 	}
-	if badBody(errClosedRead, sentFile{}, false, noProxy) {
+	if badBody(errClosedRead, sentFile{}, false) {
 		t.Errorf("closed read, no file: judged the body's fault")
 	}
 }
 
-func noProxy() bool { return false }
-func proxied() bool { return true }
-
-// TestBodyLengthWordsAndTheFile: net/http's words about a body of the wrong
-// length blame a file handed over unwatched. Without a proxy they are
-// net/http's, whatever the file looks like afterwards (rewritten in place
-// to its old size, its name removed); through one they may be the proxy's
-// reason phrase to CONNECT, and blame the file only if it shrank or grew.
-func TestBodyLengthWordsAndTheFile(t *testing.T) {
-	errLength := errors.New("http: ContentLength=10 with Body length 3")
-	errLarger := errors.New("http2: request body larger than specified content length")
-	handOver := func(t *testing.T) (string, sentFile) {
-		t.Helper()
-		path := filepath.Join(t.TempDir(), "upload")
-		if err := os.WriteFile(path, []byte("0123456789"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { f.Close() })
-		ok, file := cannotFail(f, 10)
-		if !ok || file.fi == nil {
-			t.Fatalf("cannotFail of a file of the declared length = %v, %+v; want it handed over", ok, file)
-		}
-		return path, file
-	}
+// TestLengthErrorAsNetHTTPDeliversIt: net/http's words about a body of the
+// wrong length count only as net/http delivers them, HTTP/1's inside its
+// write-failure wrapper (through any layer above), HTTP/2's anywhere; the
+// same words as a bare error, a proxy's CONNECT phrase, do not, whatever
+// wraps them.
+func TestLengthErrorAsNetHTTPDeliversIt(t *testing.T) {
+	h1 := errors.New("http: ContentLength=10 with Body length 3")
+	h2 := errors.New("http2: request body larger than specified content length")
+	broken := fmt.Errorf("net/http: HTTP/1.x transport connection broken: %w", h1)
 	for _, c := range []struct {
-		name    string
-		change  func(t *testing.T, path string)
-		err     error
-		direct  bool // blamed on the file without a proxy
-		proxied bool // blamed on the file through a proxy
+		name string
+		err  error
+		want bool
 	}{
-		{"unchanged", func(*testing.T, string) {}, errLength, true, false},
-		{"shrank", func(t *testing.T, p string) { must(t, os.Truncate(p, 3)) }, errLength, true, true},
-		{"grew", func(t *testing.T, p string) { must(t, os.Truncate(p, 20)) }, errLarger, true, true},
-		{"rewritten to its size", func(t *testing.T, p string) {
-			must(t, os.Truncate(p, 3))
-			must(t, os.Truncate(p, 10))
-		}, errLength, true, false},
-		{"name removed", func(t *testing.T, p string) { must(t, os.Remove(p)) }, errLength, true, false},
+		{"HTTP/1, connection broken", broken, true},
+		{"HTTP/1, connection broken, through a client", &url.Error{Op: "Put", URL: "http://x", Err: broken}, true},
+		{"HTTP/1, as net/http delivers it", netHTTPLengthError(t), true},
+		{"HTTP/2", h2, true},
+		{"HTTP/2, through a layer", fmt.Errorf("layer: %w", h2), true},
+		{"bare: a CONNECT phrase", h1, false},
+		{"bare, through a layer", fmt.Errorf("layer: %w", h1), false},
+		{"bare, through a client", &url.Error{Op: "Put", URL: "http://x", Err: h1}, false},
+		{"other words, wrapped as net/http does", fmt.Errorf("net/http: HTTP/1.x transport connection broken: %w", errors.New("write: broken pipe")), false},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			path, file := handOver(t)
-			c.change(t, path)
-			if got := badBody(c.err, file, false, noProxy); got != c.direct {
-				t.Errorf("without a proxy: badBody = %v, want %v", got, c.direct)
-			}
-			if got := badBody(c.err, file, false, proxied); got != c.proxied {
-				t.Errorf("through a proxy: badBody = %v, want %v", got, c.proxied)
-			}
-		})
+		if got := lengthError(c.err, 0); got != c.want {
+			t.Errorf("%s: lengthError(%v) = %v, want %v", c.name, c.err, got, c.want)
+		}
 	}
 }
 
-func must(t *testing.T, err error) {
+// netHTTPLengthError returns net/http's own error about a body shorter
+// than its declared length, as net/http's HTTP/1 transport delivers it: a
+// PUT declaring 10 bytes whose body has 3.
+func netHTTPLengthError(t *testing.T) error {
 	t.Helper()
-	if err != nil {
-		t.Fatal(err)
+	ln, lerr := net.Listen("tcp", "127.0.0.1:0")
+	if lerr != nil {
+		t.Fatal(lerr)
 	}
+	defer ln.Close()
+	done := make(chan struct{})
+	defer func() { <-done }()
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err == nil {
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest(http.MethodPut, "http://"+ln.Addr().String()+"/", io.NopCloser(strings.NewReader("abc")))
+	req.ContentLength = 10
+	_, err := tr.RoundTrip(req)
+	if err == nil || !anyLeaf(err, 0, isBodyLengthError) {
+		t.Fatalf("got %v, want net/http's error about the body's length", err)
+	}
+	return err
 }

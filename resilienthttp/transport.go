@@ -282,7 +282,7 @@ func (c *call) send(actx context.Context, fired *bool) error {
 		if stop != nil {
 			stop()
 		}
-		err = c.failed(actx, ex, err, replayable, fired, watched.faulty() || badBody(err, file, c.req.ContentLength < -1, func() bool { return viaProxy(c.req, c.next) }))
+		err = c.failed(actx, ex, err, replayable, fired, watched.faulty() || badBody(err, file, c.req.ContentLength < -1))
 		ex.release()
 		if resp != nil && resp.Body != nil {
 			// The wrapped transport broke the RoundTripper contract.
@@ -636,14 +636,6 @@ func (s sentFile) shrank() bool {
 	return err == nil && os.SameFile(fi, s.fi) && fi.Size() < s.fi.Size()
 }
 
-// resized reports whether the file at s's name is still s's file and is
-// now shorter or longer than it was: only then can net/http have found it
-// of another length than declared, which it held when it was handed over.
-func (s sentFile) resized() bool {
-	fi, err := os.Stat(s.name)
-	return err == nil && os.SameFile(fi, s.fi) && fi.Size() != s.fi.Size()
-}
-
 // badBody reports whether an attempt failed with err for its body's sake,
 // where no callerBody watched it: a file handed over unwatched (to keep
 // sendfile) that could not be read (EBADF: a descriptor opened for writing
@@ -660,21 +652,19 @@ func (s sentFile) resized() bool {
 // write's error (persistConn.roundTrip picks either): for a file, that
 // read error is the file's fault when the file shrank.
 //
-// Through a proxy (proxied, asked only when it matters), net/http's words
-// about a body of the wrong length may be the proxy's reason phrase to
-// CONNECT, quoted whole: a file is then blamed for them only if its size
-// shows that it changed. (Without a proxy, they are net/http's: a file
-// rewritten in place to its old size, or shrunk after its name was
-// removed, is still the caller's fault.)
-func badBody(err error, file sentFile, badLength bool, proxied func() bool) bool {
+// A file is blamed for net/http's words about a body of the wrong length
+// only as net/http delivers them (see lengthError): a proxy's reason
+// phrase to CONNECT, a bare error of any text, may quote them, whatever
+// RoundTripper wraps the proxied http.Transport.
+func badBody(err error, file sentFile, badLength bool) bool {
 	isFile := file.fi != nil
 	switch {
 	case isFile && errors.Is(err, syscall.EBADF):
 		return true
 	case badLength && anyLeaf(err, 0, isBodyLengthError):
 		return true
-	case isFile && anyLeaf(err, 0, isBodyLengthError):
-		return !proxied() || file.resized()
+	case isFile && lengthError(err, 0):
+		return true
 	case isFile && closedRead(err):
 		return file.shrank()
 	}
@@ -687,6 +677,50 @@ func badBody(err error, file sentFile, badLength bool, proxied func() bool) bool
 func closedRead(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "read" && errors.Is(op.Err, net.ErrClosed)
+}
+
+// lengthError reports whether err holds net/http's error about a request
+// body of the wrong length as net/http delivers it: HTTP/1's inside the
+// wrapper net/http gives a failed write (nothingWrittenError, or
+// "net/http: HTTP/1.x transport connection broken: %w"), which a proxy's
+// CONNECT phrase never gets; HTTP/2's, "http2: request body larger than
+// specified content length", wherever it is a leaf (its own words name
+// its package).
+func lengthError(err error, depth int) bool {
+	if err == nil || depth > 32 {
+		return false
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		inner := u.Unwrap()
+		if inner == nil {
+			break
+		}
+		if _, leaf := inner.(interface{ Unwrap() error }); !leaf && isBodyLengthError(inner) {
+			if t := text(inner); strings.HasPrefix(t, "http2: ") ||
+				nothingWritten(err) ||
+				text(err) == "net/http: HTTP/1.x transport connection broken: "+t {
+				return true
+			}
+		}
+		return lengthError(inner, depth+1)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if lengthError(e, depth+1) {
+				return true
+			}
+		}
+		return false
+	}
+	return strings.HasPrefix(text(err), "http2: ") && isBodyLengthError(err)
+}
+
+// nothingWritten reports whether err is net/http's wrapper of the error of
+// a request of which nothing reached the connection (its type is not
+// exported: known by its package path and name).
+func nothingWritten(err error) bool {
+	t := reflect.TypeOf(err)
+	return t.PkgPath() == "net/http" && t.Name() == "nothingWrittenError"
 }
 
 // isBodyLengthError reports whether err is net/http's about a request body
