@@ -276,3 +276,14 @@ func sendOneThenWait(_ *healthpb.HealthCheckRequest, s healthpb.Health_WatchServ
 	<-s.Context().Done()
 	return status.FromContextError(s.Context().Err()).Err()
 }
+
+// failFirstWithTrailer is a Watch handler that sets the trailer
+// "attempt: n" on the n-th stream, fails the first with Unavailable and
+// sends one message on the others.
+func failFirstWithTrailer(_ *healthpb.HealthCheckRequest, s healthpb.Health_WatchServer, n int32) error {
+	s.SetTrailer(metadata.Pairs("attempt", string('0'+rune(n))))
+	if n == 1 {
+		return status.Error(codes.Unavailable, "down")
+	}
+	return s.Send(serving())
+}

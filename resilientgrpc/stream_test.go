@@ -300,13 +300,7 @@ func TestServerStreamRetry(t *testing.T) {
 // caller's OnFinish once, and the caller's Trailer option gets the last
 // attempt's trailer.
 func TestServerStreamRetryOnFinishAndTrailer(t *testing.T) {
-	h := &healthServer{watch: func(_ *healthpb.HealthCheckRequest, s healthpb.Health_WatchServer, n int32) error {
-		s.SetTrailer(metadata.Pairs("attempt", string('0'+rune(n))))
-		if n == 1 {
-			return status.Error(codes.Unavailable, "down")
-		}
-		return s.Send(serving())
-	}}
+	h := &healthServer{watch: failFirstWithTrailer}
 	client := unaryClient(t, h, newRetry(t, retry.Config{MaxAttempts: 3}))
 	var finished atomic.Int32
 	var md metadata.MD

@@ -12,7 +12,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/mem"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -140,13 +139,7 @@ func TestServerStreamOpenErrorRetried(t *testing.T) {
 // TestStreamTrailerIsTheLastAttempts: a retried stream's Trailer method is
 // that of the attempt that served the caller, not the replaced one's.
 func TestStreamTrailerIsTheLastAttempts(t *testing.T) {
-	h := &healthServer{watch: func(_ *healthpb.HealthCheckRequest, s healthpb.Health_WatchServer, n int32) error {
-		s.SetTrailer(metadata.Pairs("attempt", string('0'+rune(n))))
-		if n == 1 {
-			return status.Error(codes.Unavailable, "down")
-		}
-		return s.Send(serving())
-	}}
+	h := &healthServer{watch: failFirstWithTrailer}
 	client := unaryClient(t, h, newRetry(t, retry.Config{MaxAttempts: 3}))
 	w, err := client.Watch(context.Background(), watchReq)
 	if err != nil {
