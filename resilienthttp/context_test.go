@@ -347,14 +347,7 @@ func TestUpgradeBodyStaysWritable(t *testing.T) {
 		brw.Flush()
 	})
 	tr := resilienthttp.NewTransport(newHTTPTransport(t), mustTimeout(t, "attempt", time.Minute))
-	req, _ := http.NewRequest("GET", srv.URL, nil)
-	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", "echo")
-	resp, err := tr.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp := upgradeTo(t, tr, srv.URL)
 	rw, ok := resp.Body.(io.ReadWriteCloser)
 	if resp.StatusCode != 101 || !ok {
 		t.Fatalf("got %d, body %T; want 101 and an io.ReadWriteCloser", resp.StatusCode, resp.Body)

@@ -51,14 +51,7 @@ func TestUpgradeBodyCloseWrite(t *testing.T) {
 		{"standard", newStandard(t, newHTTPTransport(t))},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			req, _ := http.NewRequest("GET", srv.URL, nil)
-			req.Header.Set("Connection", "Upgrade")
-			req.Header.Set("Upgrade", "echo")
-			resp, err := c.rt.RoundTrip(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
+			resp := upgradeTo(t, c.rt, srv.URL)
 			cw, ok := resp.Body.(interface{ CloseWrite() error })
 			if !ok {
 				t.Fatalf("101 body %T has no CloseWrite; net/http's has", resp.Body)
@@ -138,19 +131,26 @@ func TestUpgradedConnectionOutlivesTheTimeouts(t *testing.T) {
 	srv := newServer(t, echoUntilEOF)
 	const attempt, overall = 20 * time.Millisecond, 40 * time.Millisecond
 	tr := newStandard(t, newHTTPTransport(t), resilienthttp.WithAttemptTimeout(attempt), resilienthttp.WithOverallTimeout(overall))
-	req, _ := http.NewRequest("GET", srv.URL, nil)
-	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", "echo")
-	resp, err := tr.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	rw := resp.Body.(io.ReadWriteCloser)
+	rw := upgradeTo(t, tr, srv.URL).Body.(io.ReadWriteCloser)
 	// Real time, not a synctest bubble: the connection is a real socket.
 	time.Sleep(2 * overall) // sleep-ok: the timeouts must have passed on the wall clock
 	io.WriteString(rw, "still there\n")
 	if line, err := bufio.NewReader(rw).ReadString('\n'); line != "STILL THERE\n" {
 		t.Errorf("after the timeouts: got %q (%v), want %q", line, err, "STILL THERE\n")
 	}
+}
+
+// upgradeTo asks url, through rt, to switch to the "echo" protocol and
+// returns the response, whose body is closed when the test ends.
+func upgradeTo(t *testing.T, rt http.RoundTripper, url string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "echo")
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
 }
