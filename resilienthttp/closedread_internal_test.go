@@ -94,11 +94,12 @@ func TestClosedReadAfterAFileShrank(t *testing.T) {
 	}
 }
 
-// TestLengthErrorAsNetHTTPDeliversIt: net/http's words about a body of the
-// wrong length count only as net/http delivers them, HTTP/1's inside its
-// write-failure wrapper (through any layer above), HTTP/2's anywhere; the
-// same words as a bare error, a proxy's CONNECT phrase, do not, whatever
-// wraps them.
+// TestLengthErrorAsNetHTTPDeliversIt: HTTP/1's words about a body of the
+// wrong length count only as net/http delivers them, inside its
+// write-failure wrapper (through any layer above); the same words as a
+// bare error, a proxy's CONNECT phrase, do not, whatever wraps them.
+// HTTP/2's come bare, and are left to the file's size (see
+// TestHTTP2TooLongNeedsAGrownFile).
 func TestLengthErrorAsNetHTTPDeliversIt(t *testing.T) {
 	h1 := errors.New("http: ContentLength=10 with Body length 3")
 	h2 := errors.New("http2: request body larger than specified content length")
@@ -111,8 +112,8 @@ func TestLengthErrorAsNetHTTPDeliversIt(t *testing.T) {
 		{"HTTP/1, connection broken", broken, true},
 		{"HTTP/1, connection broken, through a client", &url.Error{Op: "Put", URL: "http://x", Err: broken}, true},
 		{"HTTP/1, as net/http delivers it", netHTTPLengthError(t), true},
-		{"HTTP/2", h2, true},
-		{"HTTP/2, through a layer", fmt.Errorf("layer: %w", h2), true},
+		{"HTTP/2", h2, false},
+		{"HTTP/2, through a layer", fmt.Errorf("layer: %w", h2), false},
 		{"bare: a CONNECT phrase", h1, false},
 		{"bare, through a layer", fmt.Errorf("layer: %w", h1), false},
 		{"bare, through a client", &url.Error{Op: "Put", URL: "http://x", Err: h1}, false},
@@ -153,4 +154,33 @@ func netHTTPLengthError(t *testing.T) error {
 		t.Fatalf("got %v, want net/http's error about the body's length", err)
 	}
 	return err
+}
+
+// TestHTTP2TooLongNeedsAGrownFile: HTTP/2's words about a body longer than
+// declared, which come bare as a proxy's phrase would, blame a file handed
+// over unwatched only if it grew.
+func TestHTTP2TooLongNeedsAGrownFile(t *testing.T) {
+	h2 := fmt.Errorf("layer: %w", errors.New("http2: request body larger than specified content length"))
+	path := filepath.Join(t.TempDir(), "upload")
+	if err := os.WriteFile(path, []byte("0123456789"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ok, file := cannotFail(f, 10)
+	if !ok || file.fi == nil {
+		t.Fatalf("cannotFail of a file of the declared length = %v, %+v; want it handed over", ok, file)
+	}
+	if badBody(h2, file, false) {
+		t.Errorf("file unchanged: HTTP/2's words judged the body's fault")
+	}
+	if err := os.Truncate(path, 20); err != nil {
+		t.Fatal(err)
+	}
+	if !badBody(h2, file, false) {
+		t.Errorf("file grew: HTTP/2's words not judged the body's fault")
+	}
 }

@@ -564,40 +564,44 @@ func TestFileRewrittenDuringUploadIsTheCallers(t *testing.T) {
 // words otherwise (inside its write-failure wrapper).
 func TestProxyLengthPhraseThroughALayerIsTheHosts(t *testing.T) {
 	const size = 2 * resilienthttp.DefaultMaxBufferedBody
-	const phrase = "502 http: ContentLength=7 with Body length 0 (upstream)"
 	path := sparseFile(t, size)
-	for _, c := range []struct {
-		name string
-		wrap func(http.RoundTripper) http.RoundTripper
-	}{
-		{"bare transport", func(rt http.RoundTripper) http.RoundTripper { return rt }},
-		{"a layer", func(rt http.RoundTripper) http.RoundTripper { return roundTripFunc(rt.RoundTrip) }},
-		{"a client", func(rt http.RoundTripper) http.RoundTripper { return throughClient(rt) }},
+	for _, phrase := range []string{
+		"502 http: ContentLength=7 with Body length 0 (upstream)",
+		"502 http2: request body larger than specified content length",
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			addr, hits := rawProxy(t, phrase)
-			h := newHTTPTransport(t)
-			h.Proxy = http.ProxyURL(&url.URL{Scheme: "http", Host: addr})
-			tr := newStandard(t, c.wrap(h), resilienthttp.WithoutRetry(), resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 1}))
-			var first error
-			for i := range 3 {
-				f, err := os.Open(path)
-				if err != nil {
-					t.Fatal(err)
+		for _, c := range []struct {
+			name string
+			wrap func(http.RoundTripper) http.RoundTripper
+		}{
+			{"bare transport", func(rt http.RoundTripper) http.RoundTripper { return rt }},
+			{"a layer", func(rt http.RoundTripper) http.RoundTripper { return roundTripFunc(rt.RoundTrip) }},
+			{"a client", func(rt http.RoundTripper) http.RoundTripper { return throughClient(rt) }},
+		} {
+			t.Run(phrase+"/"+c.name, func(t *testing.T) {
+				addr, hits := rawProxy(t, phrase)
+				h := newHTTPTransport(t)
+				h.Proxy = http.ProxyURL(&url.URL{Scheme: "http", Host: addr})
+				tr := newStandard(t, c.wrap(h), resilienthttp.WithoutRetry(), resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 1}))
+				var first error
+				for i := range 3 {
+					f, err := os.Open(path)
+					if err != nil {
+						t.Fatal(err)
+					}
+					req, _ := http.NewRequest(http.MethodPut, "https://127.0.0.1:9/x", f)
+					req.ContentLength = size
+					_, err = tr.RoundTrip(req)
+					if i == 0 {
+						first = err
+					}
 				}
-				req, _ := http.NewRequest(http.MethodPut, "https://127.0.0.1:9/x", f)
-				req.ContentLength = size
-				_, err = tr.RoundTrip(req)
-				if i == 0 {
-					first = err
+				if first == nil || resilience.IsNeutral(first) {
+					t.Errorf("proxy answered CONNECT %q: %v, neutral %v; want a failure of the host's", phrase, first, first != nil && resilience.IsNeutral(first))
 				}
-			}
-			if first == nil || resilience.IsNeutral(first) {
-				t.Errorf("proxy answered CONNECT %q: %v, neutral %v; want a failure of the host's", phrase, first, first != nil && resilience.IsNeutral(first))
-			}
-			if n := hits.Load(); n != 1 {
-				t.Errorf("the proxy failed %d times with a breaker of ConsecutiveFailures 1; want 1", n)
-			}
-		})
+				if n := hits.Load(); n != 1 {
+					t.Errorf("the proxy failed %d times with a breaker of ConsecutiveFailures 1; want 1", n)
+				}
+			})
+		}
 	}
 }

@@ -636,6 +636,13 @@ func (s sentFile) shrank() bool {
 	return err == nil && os.SameFile(fi, s.fi) && fi.Size() < s.fi.Size()
 }
 
+// grew reports whether the file at s's name is still s's file and is now
+// longer than it was: net/http then read more than declared.
+func (s sentFile) grew() bool {
+	fi, err := os.Stat(s.name)
+	return err == nil && os.SameFile(fi, s.fi) && fi.Size() > s.fi.Size()
+}
+
 // badBody reports whether an attempt failed with err for its body's sake,
 // where no callerBody watched it: a file handed over unwatched (to keep
 // sendfile) that could not be read (EBADF: a descriptor opened for writing
@@ -653,9 +660,10 @@ func (s sentFile) shrank() bool {
 // read error is the file's fault when the file shrank.
 //
 // A file is blamed for net/http's words about a body of the wrong length
-// only as net/http delivers them (see lengthError): a proxy's reason
-// phrase to CONNECT, a bare error of any text, may quote them, whatever
-// RoundTripper wraps the proxied http.Transport.
+// only as net/http delivers them (see lengthError), or, for HTTP/2's, which
+// come bare, if it grew: a proxy's reason phrase to CONNECT, a bare error
+// of any text, may quote them, whatever RoundTripper wraps the proxied
+// http.Transport.
 func badBody(err error, file sentFile, badLength bool) bool {
 	isFile := file.fi != nil
 	switch {
@@ -665,6 +673,10 @@ func badBody(err error, file sentFile, badLength bool) bool {
 		return true
 	case isFile && lengthError(err, 0):
 		return true
+	case isFile && anyLeaf(err, 0, isTooLongForHTTP2):
+		// HTTP/2's words come bare, as a proxy's phrase would: the file
+		// must show that it grew.
+		return file.grew()
 	case isFile && closedRead(err):
 		return file.shrank()
 	}
@@ -679,13 +691,12 @@ func closedRead(err error) bool {
 	return errors.As(err, &op) && op.Op == "read" && errors.Is(op.Err, net.ErrClosed)
 }
 
-// lengthError reports whether err holds net/http's error about a request
-// body of the wrong length as net/http delivers it: HTTP/1's inside the
-// wrapper net/http gives a failed write (nothingWrittenError, or
-// "net/http: HTTP/1.x transport connection broken: %w"), which a proxy's
-// CONNECT phrase never gets; HTTP/2's, "http2: request body larger than
-// specified content length", wherever it is a leaf (its own words name
-// its package).
+// lengthError reports whether err holds HTTP/1's error about a request
+// body of the wrong length as net/http delivers it: inside the wrapper
+// net/http gives a failed write (nothingWrittenError, or "net/http:
+// HTTP/1.x transport connection broken: %w"), which a proxy's CONNECT
+// phrase, a bare error, never gets. (HTTP/2's comes bare: see
+// isTooLongForHTTP2.)
 func lengthError(err error, depth int) bool {
 	if err == nil || depth > 32 {
 		return false
@@ -696,10 +707,8 @@ func lengthError(err error, depth int) bool {
 		if inner == nil {
 			break
 		}
-		if _, leaf := inner.(interface{ Unwrap() error }); !leaf && isBodyLengthError(inner) {
-			if t := text(inner); strings.HasPrefix(t, "http2: ") ||
-				nothingWritten(err) ||
-				text(err) == "net/http: HTTP/1.x transport connection broken: "+t {
+		if _, leaf := inner.(interface{ Unwrap() error }); !leaf && isBodyLengthError(inner) && !isTooLongForHTTP2(inner) {
+			if nothingWritten(err) || text(err) == "net/http: HTTP/1.x transport connection broken: "+text(inner) {
 				return true
 			}
 		}
@@ -712,7 +721,14 @@ func lengthError(err error, depth int) bool {
 		}
 		return false
 	}
-	return strings.HasPrefix(text(err), "http2: ") && isBodyLengthError(err)
+	return false
+}
+
+// isTooLongForHTTP2 reports whether err is HTTP/2's error about a request
+// body longer than its declared length (the bundled transport's and
+// x/net's), which comes as a bare error.
+func isTooLongForHTTP2(err error) bool {
+	return strings.TrimPrefix(text(err), "http2: ") == "request body larger than specified content length"
 }
 
 // nothingWritten reports whether err is net/http's wrapper of the error of
