@@ -58,19 +58,7 @@ func TestClosedReadAfterARefusedNilBody(t *testing.T) {
 // from the connection it closed; one that did not shrink (or grew) is not,
 // nor is another error.
 func TestClosedReadAfterAFileShrank(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "upload")
-	if err := os.WriteFile(path, []byte("0123456789"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	ok, file := cannotFail(f, 10)
-	if !ok || file.fi == nil {
-		t.Fatalf("cannotFail of a file of the declared length = %v, %+v; want it handed over", ok, file)
-	}
+	path, file := handedOverFile(t)
 	if badBody(errClosedRead, file, false) {
 		t.Errorf("closed read, file unchanged: judged the body's fault")
 	}
@@ -161,19 +149,7 @@ func netHTTPLengthError(t *testing.T) error {
 // over unwatched only if it grew.
 func TestHTTP2TooLongNeedsAGrownFile(t *testing.T) {
 	h2 := fmt.Errorf("layer: %w", errors.New("http2: request body larger than specified content length"))
-	path := filepath.Join(t.TempDir(), "upload")
-	if err := os.WriteFile(path, []byte("0123456789"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	ok, file := cannotFail(f, 10)
-	if !ok || file.fi == nil {
-		t.Fatalf("cannotFail of a file of the declared length = %v, %+v; want it handed over", ok, file)
-	}
+	path, file := handedOverFile(t)
 	if badBody(h2, file, false) {
 		t.Errorf("file unchanged: HTTP/2's words judged the body's fault")
 	}
@@ -183,4 +159,25 @@ func TestHTTP2TooLongNeedsAGrownFile(t *testing.T) {
 	if !badBody(h2, file, false) {
 		t.Errorf("file grew: HTTP/2's words not judged the body's fault")
 	}
+}
+
+// handedOverFile makes a file of 10 bytes, opens it and checks that
+// cannotFail hands it over unwatched for a declared length of 10; it
+// returns the file's path and what cannotFail kept of it.
+func handedOverFile(t *testing.T) (string, sentFile) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "upload")
+	if err := os.WriteFile(path, []byte("0123456789"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	ok, file := cannotFail(f, 10)
+	if !ok || file.fi == nil {
+		t.Fatalf("cannotFail of a file of the declared length = %v, %+v; want it handed over", ok, file)
+	}
+	return path, file
 }
