@@ -107,8 +107,8 @@ func TestLengthErrorAsNetHTTPDeliversIt(t *testing.T) {
 		{"bare, through a client", &url.Error{Op: "Put", URL: "http://x", Err: h1}, false},
 		{"other words, wrapped as net/http does", fmt.Errorf("net/http: HTTP/1.x transport connection broken: %w", errors.New("write: broken pipe")), false},
 	} {
-		if got := lengthError(c.err, 0); got != c.want {
-			t.Errorf("%s: lengthError(%v) = %v, want %v", c.name, c.err, got, c.want)
+		if got := anyWrappedLeaf(c.err, 0, nil, isHTTP1LengthError); got != c.want {
+			t.Errorf("%s: HTTP/1 length error in %v = %v, want %v", c.name, c.err, got, c.want)
 		}
 	}
 }

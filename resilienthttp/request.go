@@ -167,25 +167,32 @@ const headerListTooLarge = "request header list larger than peer's advertised li
 // (through Unwrap() error and Unwrap() []error), looking no deeper than a
 // bound.
 func anyLeaf(err error, depth int, f func(error) bool) bool {
+	return anyWrappedLeaf(err, depth, nil, func(_, leaf error) bool { return f(leaf) })
+}
+
+// anyWrappedLeaf is anyLeaf for an f that also looks at the error that
+// wraps the leaf directly: parent is the error that wraps err (nil at the
+// top, where a leaf has no wrapper).
+func anyWrappedLeaf(err error, depth int, parent error, f func(parent, leaf error) bool) bool {
 	if err == nil || depth > 32 {
 		return false
 	}
 	switch u := err.(type) {
 	case interface{ Unwrap() error }:
 		if inner := u.Unwrap(); inner != nil {
-			return anyLeaf(inner, depth+1, f)
+			return anyWrappedLeaf(inner, depth+1, err, f)
 		}
 	case interface{ Unwrap() []error }:
 		if inner := u.Unwrap(); len(inner) > 0 {
 			for _, e := range inner {
-				if anyLeaf(e, depth+1, f) {
+				if anyWrappedLeaf(e, depth+1, err, f) {
 					return true
 				}
 			}
 			return false
 		}
 	}
-	return f(err)
+	return f(parent, err)
 }
 
 // text returns err's text, or "" when its Error method panics (a typed nil

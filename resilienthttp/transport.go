@@ -628,19 +628,17 @@ type sentFile struct {
 	fi   os.FileInfo
 }
 
-// shrank reports whether the file at s's name is still s's file and is
-// now shorter than it was (a log rotated and truncated, say): net/http
-// then sent fewer bytes than declared. (The body itself is closed by then.)
-func (s sentFile) shrank() bool {
+// resized compares the size of the file at s's name, if it is still s's
+// file, with its size when it was handed over: below zero if it shrank (a
+// log rotated and truncated, say: net/http then sent fewer bytes than
+// declared), above if it grew (net/http read more), zero if neither or if
+// it cannot tell. (The body itself is closed by then.)
+func (s sentFile) resized() int64 {
 	fi, err := os.Stat(s.name)
-	return err == nil && os.SameFile(fi, s.fi) && fi.Size() < s.fi.Size()
-}
-
-// grew reports whether the file at s's name is still s's file and is now
-// longer than it was: net/http then read more than declared.
-func (s sentFile) grew() bool {
-	fi, err := os.Stat(s.name)
-	return err == nil && os.SameFile(fi, s.fi) && fi.Size() > s.fi.Size()
+	if err != nil || !os.SameFile(fi, s.fi) {
+		return 0
+	}
+	return fi.Size() - s.fi.Size()
 }
 
 // badBody reports whether an attempt failed with err for its body's sake,
@@ -648,7 +646,7 @@ func (s sentFile) grew() bool {
 // sendfile) that could not be read (EBADF: a descriptor opened for writing
 // only; the connection's own descriptor is guarded by package net and
 // cannot give it) or that net/http found shorter or longer than declared (it
-// shrank or grew while it was sent, which its size now shows); or any body whose declared length is
+// shrank or grew while it was sent); or any body whose declared length is
 // one net/http cannot send (badLength: below -1), which net/http reports as
 // a body of the wrong length. A watched body's length is judged as it is
 // read (callerBody), and an in-memory body goes unwatched only when it
@@ -660,10 +658,10 @@ func (s sentFile) grew() bool {
 // read error is the file's fault when the file shrank.
 //
 // A file is blamed for net/http's words about a body of the wrong length
-// only as net/http delivers them (see lengthError), or, for HTTP/2's, which
-// come bare, if it grew: a proxy's reason phrase to CONNECT, a bare error
-// of any text, may quote them, whatever RoundTripper wraps the proxied
-// http.Transport.
+// only as net/http delivers them (see isHTTP1LengthError) or, for HTTP/2's,
+// which come bare, if it grew: a proxy's reason phrase to CONNECT, a bare
+// error of any text, may quote them, whatever RoundTripper wraps the
+// proxied http.Transport.
 func badBody(err error, file sentFile, badLength bool) bool {
 	isFile := file.fi != nil
 	switch {
@@ -671,14 +669,14 @@ func badBody(err error, file sentFile, badLength bool) bool {
 		return true
 	case badLength && anyLeaf(err, 0, isBodyLengthError):
 		return true
-	case isFile && lengthError(err, 0):
+	case isFile && anyWrappedLeaf(err, 0, nil, isHTTP1LengthError):
 		return true
 	case isFile && anyLeaf(err, 0, isTooLongForHTTP2):
 		// HTTP/2's words come bare, as a proxy's phrase would: the file
 		// must show that it grew.
-		return file.grew()
+		return file.resized() > 0
 	case isFile && closedRead(err):
-		return file.shrank()
+		return file.resized() < 0
 	}
 	return false
 }
@@ -691,37 +689,16 @@ func closedRead(err error) bool {
 	return errors.As(err, &op) && op.Op == "read" && errors.Is(op.Err, net.ErrClosed)
 }
 
-// lengthError reports whether err holds HTTP/1's error about a request
-// body of the wrong length as net/http delivers it: inside the wrapper
-// net/http gives a failed write (nothingWrittenError, or "net/http:
-// HTTP/1.x transport connection broken: %w"), which a proxy's CONNECT
-// phrase, a bare error, never gets. (HTTP/2's comes bare: see
+// isHTTP1LengthError reports whether leaf, wrapped by parent, is HTTP/1's
+// error about a request body of the wrong length as net/http delivers it:
+// inside the wrapper net/http gives a failed write (nothingWrittenError, or
+// "net/http: HTTP/1.x transport connection broken: %w"), which a proxy's
+// CONNECT phrase, a bare error, never gets. (HTTP/2's comes bare: see
 // isTooLongForHTTP2.)
-func lengthError(err error, depth int) bool {
-	if err == nil || depth > 32 {
-		return false
-	}
-	switch u := err.(type) {
-	case interface{ Unwrap() error }:
-		inner := u.Unwrap()
-		if inner == nil {
-			break
-		}
-		if _, leaf := inner.(interface{ Unwrap() error }); !leaf && isBodyLengthError(inner) && !isTooLongForHTTP2(inner) {
-			if nothingWritten(err) || text(err) == "net/http: HTTP/1.x transport connection broken: "+text(inner) {
-				return true
-			}
-		}
-		return lengthError(inner, depth+1)
-	case interface{ Unwrap() []error }:
-		for _, e := range u.Unwrap() {
-			if lengthError(e, depth+1) {
-				return true
-			}
-		}
-		return false
-	}
-	return false
+func isHTTP1LengthError(parent, leaf error) bool {
+	msg := text(leaf)
+	return parent != nil && strings.HasPrefix(msg, "http: ContentLength=") && strings.Contains(msg, " with Body length ") &&
+		(nothingWritten(parent) || text(parent) == "net/http: HTTP/1.x transport connection broken: "+msg)
 }
 
 // isTooLongForHTTP2 reports whether err is HTTP/2's error about a request
@@ -739,12 +716,13 @@ func nothingWritten(err error) bool {
 	return t.PkgPath() == "net/http" && t.Name() == "nothingWrittenError"
 }
 
-// isBodyLengthError reports whether err is net/http's about a request body
-// of the wrong length (HTTP/1's, HTTP/2's).
+// isBodyLengthError reports whether err has the words of net/http's error
+// about a request body of the wrong length (HTTP/1's, HTTP/2's), however
+// it came.
 func isBodyLengthError(err error) bool {
 	msg := text(err)
 	return strings.HasPrefix(msg, "http: ContentLength=") && strings.Contains(msg, " with Body length ") ||
-		strings.HasPrefix(strings.TrimPrefix(msg, "http2: "), "request body larger than specified content length")
+		isTooLongForHTTP2(err)
 }
 
 // faulty reports whether the caller's body failed; false for a nil b.
