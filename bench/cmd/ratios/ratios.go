@@ -107,20 +107,19 @@ func median(vs []float64) (m, spread float64) {
 // reach 90 % (fewer than 5 samples).
 func medianInterval(vs []float64) (lo, hi float64, ok bool) {
 	n := len(vs)
-	// p is P(X = i) for X ~ Binomial(n, ½), cdf is P(X < k); both are
-	// built up term by term, in logarithms so that large n cannot
-	// underflow 2^-n.
+	// logP is log P(X = i) for X ~ Binomial(n, ½), from P(X = 0) = 2^-n by
+	// P(X = i+1) = P(X = i)·(n-i)/(i+1): in logarithms, so that a large n
+	// cannot underflow. cdf is P(X < k).
 	k, cdf := 0, 0.0
+	logP := -float64(n) * math.Ln2
 	for i := 0; i <= n/2; i++ {
-		lg, _ := math.Lgamma(float64(n + 1))
-		li, _ := math.Lgamma(float64(i + 1))
-		lr, _ := math.Lgamma(float64(n - i + 1))
-		p := math.Exp(lg - li - lr - float64(n)*math.Ln2)
+		p := math.Exp(logP)
 		if cdf+p > 0.05 {
 			break
 		}
 		cdf += p
 		k = i + 1 // P(X < i+1) = P(X ≤ i) ≤ 5 %
+		logP += math.Log(float64(n-i)) - math.Log(float64(i+1))
 	}
 	if k == 0 {
 		return 0, 0, false
