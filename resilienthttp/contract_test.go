@@ -496,20 +496,11 @@ func TestOtherTransportsJudgeTheirOwnRequests(t *testing.T) {
 // and sent once.
 func TestInMemoryBodyOfTheWrongLengthIsTheCallersFault(t *testing.T) {
 	srv := newServer(t, statuses(200))
-	h := newHTTPTransport(t)
-	var calls atomic.Int64
-	next := roundTripFunc(func(r *http.Request) (*http.Response, error) { calls.Add(1); return h.RoundTrip(r) })
+	next, calls := counting(newHTTPTransport(t))
 	tr := resilienthttp.NewTransport(next, retryN(3))
 	req, _ := http.NewRequest(http.MethodPut, srv.URL, strings.NewReader("hello"))
 	req.ContentLength = 10 // the caller's mistake
-	resp, err := tr.RoundTrip(req)
-	if err == nil {
-		resp.Body.Close()
-		t.Fatal("want net/http's ContentLength error")
-	}
-	if !resilience.IsNeutral(err) || calls.Load() != 1 {
-		t.Errorf("neutral %v after %d attempts; want a neutral error after 1 attempt", resilience.IsNeutral(err), calls.Load())
-	}
+	wantOneNeutralAttempt(t, tr, calls, req)
 }
 
 // TestRefusalsThroughAWrappingTransport: net/http refuses a bad header
@@ -541,19 +532,11 @@ func TestBodiesOfTheWrongLengthAreTheCallersFault(t *testing.T) {
 		srv, h2, _ := newH2Server(t, func(_ http.ResponseWriter, r *http.Request) {
 			_, _ = io.Copy(io.Discard, r.Body)
 		})
-		var calls atomic.Int64
-		next := roundTripFunc(func(r *http.Request) (*http.Response, error) { calls.Add(1); return h2.RoundTrip(r) })
+		next, calls := counting(h2)
 		tr := h2Standard(t, next)
 		req, _ := http.NewRequest(http.MethodPut, srv.URL, strings.NewReader("0123456789"))
 		req.ContentLength = 5 // the caller's mistake
-		resp, err := tr.RoundTrip(req)
-		if err == nil {
-			resp.Body.Close()
-			t.Fatal("got a response, want net/http's body-too-long error")
-		}
-		if !resilience.IsNeutral(err) || calls.Load() != 1 {
-			t.Errorf("%v: neutral %v after %d attempts; want a neutral error after 1 attempt", err, resilience.IsNeutral(err), calls.Load())
-		}
+		wantOneNeutralAttempt(t, tr, calls, req)
 	})
 	t.Run("file, too short, streamed", func(t *testing.T) {
 		srv := newServer(t, statuses(200))

@@ -224,3 +224,24 @@ func throughClient(rt http.RoundTripper) roundTripFunc {
 		return client.Do(r2)
 	}
 }
+
+// counting returns rt as a RoundTripper that counts its calls in calls.
+func counting(rt http.RoundTripper) (roundTripFunc, *atomic.Int64) {
+	var calls atomic.Int64
+	return func(r *http.Request) (*http.Response, error) { calls.Add(1); return rt.RoundTrip(r) }, &calls
+}
+
+// wantOneNeutralAttempt sends req, whose body is not of its declared
+// length, through tr and checks that the caller gets a neutral error
+// after one attempt (calls counts the attempts that reached next).
+func wantOneNeutralAttempt(t *testing.T, tr http.RoundTripper, calls *atomic.Int64, req *http.Request) {
+	t.Helper()
+	resp, err := tr.RoundTrip(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("got a response, want net/http's error about the body's length")
+	}
+	if !resilience.IsNeutral(err) || calls.Load() != 1 {
+		t.Errorf("%v: neutral %v after %d attempts; want a neutral error after 1 attempt", err, resilience.IsNeutral(err), calls.Load())
+	}
+}

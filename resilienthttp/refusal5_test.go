@@ -370,19 +370,11 @@ func TestInMemoryBodyTooLongOverHTTP2IsTheCallers(t *testing.T) {
 		"bytes.Buffer": func() io.Reader { return bytes.NewBufferString("0123456789") },
 	} {
 		t.Run(name, func(t *testing.T) {
-			var calls atomic.Int64
-			next := roundTripFunc(func(r *http.Request) (*http.Response, error) { calls.Add(1); return h2.RoundTrip(r) })
+			next, calls := counting(h2)
 			tr := newStandard(t, next, append(quickRetries(3), resilienthttp.WithBreaker(breaker.Config{ConsecutiveFailures: 1}))...)
 			req, _ := http.NewRequest(http.MethodPut, srv.URL, body())
 			req.ContentLength = 5 // the caller's mistake
-			resp, err := tr.RoundTrip(req)
-			if err == nil {
-				resp.Body.Close()
-				t.Fatal("got a response, want net/http's body-too-long error")
-			}
-			if !resilience.IsNeutral(err) || calls.Load() != 1 {
-				t.Errorf("%v: neutral %v after %d attempts; want a neutral error after 1 attempt", err, resilience.IsNeutral(err), calls.Load())
-			}
+			wantOneNeutralAttempt(t, tr, calls, req)
 			stillServes(t, tr, srv.URL, "the caller's body of the wrong length")
 		})
 	}
